@@ -1,0 +1,60 @@
+"""The learner interface of collective learning and the data it exchanges."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass
+class Weights:
+    """A learner's model weights, with an optional summary of the training that made them."""
+
+    weights: Any
+    training_summary: Optional[Any] = None
+
+    def __repr__(self) -> str:
+        kind = type(self.weights).__name__
+        size = len(self.weights) if hasattr(self.weights, "__len__") else "?"
+        return f"Weights({kind} of {size} entries, training_summary={self.training_summary!r})"
+
+
+@dataclass
+class ProposedWeights:
+    """What a learner says of a proposal: its vote score, test score and vote."""
+
+    weights: Weights
+    vote_score: float
+    test_score: float
+    vote: Optional[bool]
+
+    def __repr__(self) -> str:
+        return (f"ProposedWeights(vote_score={self.vote_score:.4g}, "
+                f"test_score={self.test_score:.4g}, vote={self.vote})")
+
+
+class MachineLearningInterface(abc.ABC):
+    """What every learner implements to take part in collective learning.
+
+    Contract: ``mli_propose_weights`` and ``mli_test_weights`` never change the
+    learner's current weights; only ``mli_accept_weights`` does.
+    """
+
+    @abc.abstractmethod
+    def mli_propose_weights(self) -> Weights:
+        """Train from the current weights and return new ones; the current weights stay as they were."""
+
+    @abc.abstractmethod
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """Score ``weights`` on this learner's vote and test data and vote on them; changes nothing."""
+
+    @abc.abstractmethod
+    def mli_accept_weights(self, weights: Weights) -> None:
+        """Make ``weights`` this learner's current weights."""
+
+    @abc.abstractmethod
+    def mli_get_current_weights(self) -> Weights:
+        """Return a copy of the current weights."""
+
+    def check_weights(self, weights: Weights) -> None:
+        """Raise ``ValueError`` when ``weights`` cannot be loaded by this learner (default: accept all)."""

@@ -1,0 +1,168 @@
+"""A collective learner around any PyTorch model, optimizer and data loaders."""
+from __future__ import annotations
+
+import collections
+import math
+from itertools import islice
+from typing import Callable, Dict, Iterable, Optional
+
+import torch
+
+from .checks import check_positive_or_none
+from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
+
+StateDict = Dict[str, torch.Tensor]
+
+
+def _check_loader(name: str, loader: Optional[Iterable], required: bool = True) -> None:
+    if loader is None:
+        if required:
+            raise ValueError(f"{name}: got None; pass a DataLoader (or any iterable of (inputs, labels) batches)")
+        return
+    if hasattr(loader, "__len__") and len(loader) == 0:
+        raise ValueError(f"{name}: the loader is empty (0 batches); give this learner some data")
+
+
+class PytorchLearner(MachineLearningInterface):
+    """Proposes weights by training its model, tests and votes on proposals with its own data.
+
+    Scores come from ``vote_criterion(outputs, labels)`` when given, else the mean
+    ``criterion`` per sample; ``minimise_criterion`` says which direction is better.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
+                 vote_loader: Iterable, test_loader: Optional[Iterable] = None, need_reset_optimizer: bool = True,
+                 device: str | torch.device = "cpu", criterion: Optional[Callable] = None,
+                 minimise_criterion: bool = True,
+                 vote_criterion: Optional[Callable[[torch.Tensor, torch.Tensor], float]] = None,
+                 num_train_batches: Optional[int] = None, num_test_batches: Optional[int] = None):
+        if criterion is None:
+            raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
+        check_positive_or_none("num_train_batches", num_train_batches)
+        check_positive_or_none("num_test_batches", num_test_batches)
+        _check_loader("train_loader", train_loader)
+        _check_loader("vote_loader", vote_loader)
+        _check_loader("test_loader", test_loader, required=False)
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.optimizer, self.criterion, self.vote_criterion = optimizer, criterion, vote_criterion
+        self.train_loader, self.vote_loader, self.test_loader = train_loader, vote_loader, test_loader
+        self.need_reset_optimizer, self.minimise_criterion = need_reset_optimizer, minimise_criterion
+        self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
+        self._last_tested: tuple[Optional[Weights], float] = (None, math.nan)
+        self.vote_score = self.test(self.vote_loader, "vote_loader")
+
+    def __repr__(self) -> str:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return (f"PytorchLearner({type(self.model).__name__}, {n_params:,} parameters, "
+                f"vote_score={self.vote_score:.4g}, device={self.device})")
+
+    # -- weights ---------------------------------------------------------------------------
+    def _state_copy(self) -> StateDict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def check_weights(self, weights: Weights) -> None:
+        """Raise ``ValueError`` naming the key and both shapes when ``weights`` do not fit the model."""
+        given, own = weights.weights, self.model.state_dict()
+        if not isinstance(given, dict):
+            raise ValueError(f"weights: got {type(given).__name__}; expected a state dict of tensors "
+                             "as made by mli_get_current_weights(); the learner's weights are unchanged")
+        missing, extra = sorted(own.keys() - given.keys()), sorted(given.keys() - own.keys())
+        if missing or extra:
+            raise ValueError(f"weights do not fit this learner's model: missing keys {missing}, unexpected keys "
+                             f"{extra}; the learner's weights are unchanged")
+        for key, tensor in own.items():
+            if tuple(given[key].shape) != tuple(tensor.shape):
+                raise ValueError(f"weights do not fit this learner's model: key {key!r} has shape "
+                                 f"{tuple(given[key].shape)} in the weights but {tuple(tensor.shape)} in the model; "
+                                 "the learner's weights are unchanged")
+
+    def _load(self, state: StateDict) -> None:
+        self.model.load_state_dict(state)
+
+    def mli_get_current_weights(self) -> Weights:
+        """A copy of the model's current weights (a state dict of cloned tensors)."""
+        return Weights(weights=self._state_copy())
+
+    # -- training and scoring -------------------------------------------------------------
+    def reset_optimizer(self) -> None:
+        """Forget the optimizer's state (e.g. Adam's moments) before training from new weights."""
+        self.optimizer.state = collections.defaultdict(dict)
+
+    def train(self) -> dict:
+        """Train the model in place on at most ``num_train_batches`` batches; returns a summary."""
+        self.model.train()
+        total_loss, n_batches = torch.zeros((), device=self.device), 0
+        for inputs, labels in islice(self.train_loader, self.num_train_batches):
+            inputs, labels = inputs.to(self.device), labels.to(self.device)
+            self.optimizer.zero_grad()
+            loss = self.criterion(self.model(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
+            total_loss += loss.detach()
+            n_batches += 1
+        if n_batches == 0:
+            raise ValueError("train_loader: yielded no batches; give this learner some training data")
+        return {"n_train_batches": n_batches, "mean_train_loss": total_loss.item() / n_batches}
+
+    @torch.no_grad()
+    def test(self, loader: Iterable, loader_name: str = "loader") -> float:
+        """The score of the current weights on the first ``num_test_batches`` batches of ``loader``."""
+        self.model.eval()
+        outputs, labels_seen, total_loss, n_samples = [], [], 0.0, 0
+        for inputs, labels in islice(loader, self.num_test_batches):
+            inputs, labels = inputs.to(self.device), labels.to(self.device)
+            output = self.model(inputs)
+            if self.vote_criterion is not None:
+                outputs.append(output)
+                labels_seen.append(labels)
+            else:
+                loss = self.criterion(output, labels)
+                total_loss += loss.item() * (len(labels) if getattr(self.criterion, "reduction", "mean") == "mean" else 1)
+            n_samples += len(labels)
+        if n_samples == 0:
+            raise ValueError(f"{loader_name}: yielded no batches; give this learner some data to score on")
+        if self.vote_criterion is None:
+            return total_loss / n_samples
+        return float(self.vote_criterion(torch.cat(outputs), torch.cat(labels_seen)))
+
+    def vote(self, new_score: float) -> bool:
+        """True only when ``new_score`` is strictly better than the current ``vote_score``."""
+        if not math.isfinite(new_score):
+            return False
+        if math.isnan(self.vote_score):
+            return True
+        return new_score < self.vote_score if self.minimise_criterion else new_score > self.vote_score
+
+    # -- the interface ----------------------------------------------------------------------
+    def mli_propose_weights(self) -> Weights:
+        """Train from the current weights and return the result; the current weights are put back."""
+        current = self._state_copy()
+        if self.need_reset_optimizer:
+            self.reset_optimizer()
+        try:
+            summary = self.train()
+            return Weights(weights=self._state_copy(), training_summary=summary)
+        finally:
+            self._load(current)
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """Score ``weights`` on the vote and test loaders and vote; the current weights are put back."""
+        self.check_weights(weights)
+        current = self._state_copy()
+        try:
+            self._load(weights.weights)
+            vote_score = self.test(self.vote_loader, "vote_loader")
+            test_score = self.test(self.test_loader, "test_loader") if self.test_loader is not None else 0.0
+        finally:
+            self._load(current)
+        self._last_tested = (weights, vote_score)
+        return ProposedWeights(weights=weights, vote_score=vote_score, test_score=test_score,
+                               vote=self.vote(vote_score))
+
+    def mli_accept_weights(self, weights: Weights) -> None:
+        """Load ``weights``; the vote score already computed for them is reused, not tested again."""
+        self.check_weights(weights)
+        self._load(weights.weights)
+        tested, score = self._last_tested
+        self.vote_score = score if tested is weights else self.test(self.vote_loader, "vote_loader")

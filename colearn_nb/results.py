@@ -1,0 +1,148 @@
+"""Round results as plain data, their per-round statistics, and a printed table."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+
+@dataclass
+class Result:
+    """One round: accepted or not, every learner's vote and scores, and who proposed."""
+
+    vote: bool = False
+    votes: List[Optional[bool]] = field(default_factory=list)
+    vote_scores: List[float] = field(default_factory=list)
+    test_scores: List[float] = field(default_factory=list)
+    training_summaries: List[Any] = field(default_factory=list)
+    block_proposer: Optional[int] = None
+
+    def __repr__(self) -> str:
+        return (f"Result(proposer={self.block_proposer}, accepted={self.vote}, "
+                f"votes={self.votes}, mean_test_score={_mean(self.test_scores):.4g})")
+
+
+def _mean(values: List[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+@dataclass
+class Results:
+    """Every round's ``Result`` in ``data``; statistics are computed from it on demand."""
+
+    data: List[Result] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        last = f", last mean test score {self.mean_test_scores[-1]:.4g}" if self.data else ""
+        return f"Results({len(self.data)} rounds, {self.n_learners} learners{last})"
+
+    @property
+    def n_learners(self) -> int:
+        """Number of learners (0 before the first round)."""
+        return len(self.data[0].test_scores) if self.data else 0
+
+    @property
+    def h_test_scores(self) -> List[List[float]]:
+        """Per-learner history of test scores: ``h_test_scores[learner][round]``."""
+        return [[r.test_scores[i] for r in self.data] for i in range(self.n_learners)]
+
+    @property
+    def h_vote_scores(self) -> List[List[float]]:
+        """Per-learner history of vote scores: ``h_vote_scores[learner][round]``."""
+        return [[r.vote_scores[i] for r in self.data] for i in range(self.n_learners)]
+
+    @property
+    def mean_test_scores(self) -> List[float]:
+        """Mean test score of each round."""
+        return [_mean(r.test_scores) for r in self.data]
+
+    @property
+    def mean_vote_scores(self) -> List[float]:
+        """Mean vote score of each round."""
+        return [_mean(r.vote_scores) for r in self.data]
+
+    @property
+    def max_test_scores(self) -> List[float]:
+        """Best learner's test score of each round."""
+        return [max(r.test_scores) for r in self.data]
+
+    @property
+    def max_vote_scores(self) -> List[float]:
+        """Best learner's vote score of each round."""
+        return [max(r.vote_scores) for r in self.data]
+
+    @property
+    def n_accepted(self) -> int:
+        """Number of accepted proposals (the initial result is not a proposal)."""
+        return sum(r.vote for r in self.data if r.block_proposer is not None)
+
+    @property
+    def n_rejected(self) -> int:
+        """Number of rejected proposals."""
+        return sum(not r.vote for r in self.data if r.block_proposer is not None)
+
+    def process_statistics(self) -> None:
+        """Kept for code written for colearn: statistics are properties here, always current."""
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON."""
+        return {"data": [asdict(r) for r in self.data]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Results":
+        """Inverse of ``to_dict``."""
+        return cls(data=[Result(**r) for r in d["data"]])
+
+    def save(self, path: str | Path) -> None:
+        """Write the results as readable JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=str))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Results":
+        """Read results written by ``save``."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"path: {str(path)!r} is not a results file written by Results.save ({exc})") from exc
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4f}" if isinstance(x, float) and math.isfinite(x) else str(x)
+
+
+def format_results(results: Results) -> str:
+    """The latest round as a table (text)."""
+    if not results.data:
+        return "no rounds yet"
+    last, round_index = results.data[-1], len(results.data) - 1
+    if last.block_proposer is None:
+        head = f"Round {round_index}: initial scores"
+    else:
+        yes = sum(v is True for v in last.votes)
+        head = (f"Round {round_index}: learner {last.block_proposer} proposed, "
+                f"{'accepted' if last.vote else 'rejected'} ({yes} of {len(last.votes) - 1} voted yes)")
+    vote_word = {True: "yes", False: "no", None: "-"}
+    rows = [f"{'learner':>7}  {'vote':>4}  {'vote score':>10}  {'test score':>10}"]
+    for i, (v, vs, ts) in enumerate(zip(last.votes, last.vote_scores, last.test_scores)):
+        rows.append(f"{i:>7}  {vote_word.get(v, str(v)):>4}  {_fmt(vs):>10}  {_fmt(ts):>10}")
+    rows.append(f"{'mean':>7}  {'':>4}  {_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
+    return "\n".join([head] + rows)
+
+
+def print_results(results: Results) -> None:
+    """Print the latest round as a table.
+
+    >>> r = Results([Result(vote=True, votes=[True, True], vote_scores=[0.5, 0.7], test_scores=[0.4, 0.6])])
+    >>> print_results(r)  # doctest: +NORMALIZE_WHITESPACE
+    Round 0: initial scores
+    learner  vote  vote score  test score
+          0   yes      0.5000      0.4000
+          1   yes      0.7000      0.6000
+       mean            0.6000      0.5000
+    """
+    print(format_results(results))

@@ -1,0 +1,55 @@
+"""One round of the collective-learning protocol, run in this process."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, List, Sequence, Tuple
+
+from .checks import check_n_learners, check_round_index, check_vote_threshold
+from .ml_interface import MachineLearningInterface, ProposedWeights
+
+
+class LearnerError(RuntimeError):
+    """A learner failed during a round; the message names the learner, the round and the step."""
+
+    def __init__(self, message: str, learner_index: int, round_index: int):
+        super().__init__(message)
+        self.learner_index, self.round_index = learner_index, round_index
+
+
+@contextmanager
+def blame(learner_index: int, round_index: int, step: str) -> Iterator[None]:
+    """Re-raise any error inside as a ``LearnerError`` that names the learner, round and step."""
+    try:
+        yield
+    except Exception as exc:
+        raise LearnerError(f"learner {learner_index} failed in round {round_index} while {step}: {exc}",
+                           learner_index, round_index) from exc
+
+
+def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface],
+                  vote_threshold: float = 0.5) -> Tuple[List[ProposedWeights], bool]:
+    """Propose, let everyone test and vote, then all accept or none does.
+
+    Returns every learner's ``ProposedWeights`` (the proposer's vote is ``None``) and
+    whether the proposal was accepted.
+    """
+    check_round_index(round_index)
+    check_n_learners(learners)
+    check_vote_threshold(vote_threshold)
+    proposer = round_index % len(learners)
+    with blame(proposer, round_index, "proposing"):
+        proposal = learners[proposer].mli_propose_weights()
+
+    proposed_weights_list = []
+    for i, learner in enumerate(learners):
+        with blame(i, round_index, "testing the proposal"):
+            proposed_weights_list.append(learner.mli_test_weights(proposal))
+    proposed_weights_list[proposer].vote = None
+
+    approves = sum(pw.vote is True for pw in proposed_weights_list)
+    vote = approves >= (len(learners) - 1) * vote_threshold
+    if vote:
+        for i, learner in enumerate(learners):
+            with blame(i, round_index, "accepting the proposal"):
+                learner.mli_accept_weights(proposal)
+    return proposed_weights_list, vote
