@@ -1,0 +1,87 @@
+"""Every bad input gets an error naming the parameter and value, and leaves no learner half-updated."""
+import pytest
+import torch
+
+from colearn_nb import TensorLoader, Weights, collective_learning_round, set_equal_weights
+from colearn_nb.standalone_driver import LearnerError
+from conftest import make_learner, synthetic_data
+
+
+def state(learner):
+    return {k: v.clone() for k, v in learner.model.state_dict().items()}
+
+
+def same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name, value", [("num_train_batches", 0), ("num_test_batches", 0),
+                                         ("num_test_batches", -3), ("num_train_batches", 1.5)])
+def test_batch_counts_below_one_are_refused(name, value):
+    with pytest.raises(ValueError, match=f"{name}: got {value}; expected an integer >= 1"):
+        make_learner(**{name: value})
+
+
+@pytest.mark.parametrize("loader_name", ["train_loader", "vote_loader", "test_loader"])
+def test_empty_loaders_are_named(loader_name):
+    empty = TensorLoader(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match=f"{loader_name}: the loader is empty"):
+        make_learner(**{loader_name: empty})
+
+
+def test_an_empty_iterable_without_len_is_named_when_used():
+    with pytest.raises(ValueError, match="vote_loader: yielded no batches"):
+        make_learner(vote_loader=iter([]))
+
+
+def test_missing_criterion_is_refused():
+    with pytest.raises(ValueError, match="criterion: got None"):
+        make_learner(criterion=None)
+
+
+def wider_model():
+    return torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+
+
+@pytest.mark.parametrize("method", ["mli_test_weights", "mli_accept_weights"])
+def test_mismatched_weights_name_key_and_shapes_and_change_nothing(method):
+    torch.manual_seed(0)
+    learner, other = make_learner(), make_learner(model=wider_model())
+    before, score = state(learner), learner.vote_score
+    with pytest.raises(ValueError, match=r"key '0.weight' has shape \(16, 4\) in the weights but \(8, 4\) in the model"):
+        getattr(learner, method)(other.mli_get_current_weights())
+    assert same(state(learner), before) and learner.vote_score == score
+
+
+def test_missing_keys_are_named():
+    learner = make_learner()
+    weights = learner.mli_get_current_weights().weights
+    del weights["2.bias"]
+    with pytest.raises(ValueError, match=r"missing keys \['2.bias'\]"):
+        learner.mli_accept_weights(Weights(weights=weights))
+
+
+def test_a_round_with_a_mismatched_learner_names_it_and_nobody_changes():
+    torch.manual_seed(0)
+    learners = [make_learner(), make_learner(seed=1), make_learner(seed=2, model=wider_model())]
+    before = [state(learner) for learner in learners]
+    with pytest.raises(LearnerError, match="learner 2 failed in round 0 while testing the proposal: .*key '0.weight'"):
+        collective_learning_round(learners, 0.5, 0)
+    assert all(same(state(learner), b) for learner, b in zip(learners, before))
+
+
+def test_set_equal_weights_refuses_different_architectures_before_any_change():
+    torch.manual_seed(0)
+    learners = [make_learner(), make_learner(seed=1), make_learner(seed=2, model=wider_model())]
+    before = [state(learner) for learner in learners]
+    with pytest.raises(ValueError, match="learner 2 has a different model from learner 0"):
+        set_equal_weights(learners)
+    assert all(same(state(learner), b) for learner, b in zip(learners, before))
+
+
+def test_tensor_loader_refuses_mismatched_lengths_and_bad_batch_size():
+    inputs, labels = synthetic_data()
+    with pytest.raises(ValueError, match="got 96 inputs but 95 labels"):
+        TensorLoader(inputs, labels[:-1])
+    with pytest.raises(ValueError, match="batch_size: got 0"):
+        TensorLoader(inputs, labels, batch_size=0)

@@ -1,0 +1,133 @@
+"""Data splitting, the offline digits, results as plain data, and plots that never block."""
+import json
+import logging
+
+import matplotlib
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from colearn_nb import (ColearnPlot, Result, Results, learner_loaders, plot_results, plot_votes,
+                        prepare_data_split_list, print_results, split_dataset)
+from colearn_nb.datasets import MNIST, load_mnist
+
+
+@pytest.mark.parametrize("n_samples, n_parts", [(10, 3), (100, 7), (5, 5), (4000, 5)])
+def test_split_gives_every_sample_to_exactly_one_part(n_samples, n_parts):
+    parts = split_dataset(TensorDataset(torch.arange(n_samples)), n_parts, seed=3)
+    indices = [i for part in parts for i in part.indices]
+    assert sorted(indices) == list(range(n_samples))
+    assert [len(p) for p in parts] == prepare_data_split_list(range(n_samples), n_parts)
+    assert len(parts[-1]) == n_samples // n_parts + n_samples % n_parts
+
+
+def test_split_is_seeded():
+    data = TensorDataset(torch.arange(50))
+    assert split_dataset(data, 3, seed=1)[0].indices == split_dataset(data, 3, seed=1)[0].indices
+    assert split_dataset(data, 3, seed=1)[0].indices != split_dataset(data, 3, seed=2)[0].indices
+
+
+def test_more_parts_than_samples_is_refused():
+    with pytest.raises(ValueError, match="n: got 5 parts for only 3 samples"):
+        prepare_data_split_list(range(3), 5)
+
+
+def test_learner_loaders_keep_data_private_and_complete():
+    train, test = TensorDataset(torch.arange(100).float(), torch.arange(100)), \
+        TensorDataset(torch.arange(100, 140).float(), torch.arange(100, 140))
+    parts = learner_loaders(train, test, n_learners=4, batch_size=8)
+    seen = [set(loader.labels.tolist()) for p in parts for loader in p]
+    assert sum(len(s) for s in seen) == 140 and set().union(*seen) == set(range(140))
+    assert all(len(p.vote.labels) == 5 and len(p.test.labels) == 5 for p in parts)
+
+
+def test_offline_digits_are_real_mnist_and_logged(caplog):
+    with caplog.at_level(logging.INFO, logger="colearn_nb.datasets"):
+        train, test = load_mnist()
+    inputs, labels = train.tensors
+    assert inputs.shape == (4000, 1, 28, 28) and len(test) == 1000
+    assert 0 <= inputs.min() and inputs.max() <= 1 and torch.bincount(labels).min() > 300
+    assert [r.getMessage() for r in caplog.records if "shipped with colearn_nb" in r.getMessage()]
+
+
+def test_a_failed_download_is_not_retried(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLEARN_NB_OFFLINE")
+    import torchvision.datasets
+
+    calls = []
+
+    def failing_mnist(*args, **kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("no network")
+    monkeypatch.setattr(torchvision.datasets, "MNIST", failing_mnist)
+    for _ in range(3):
+        train, _ = load_mnist(root=str(tmp_path), download=True)
+        assert len(train) == 4000
+    assert len(calls) == 1, "a failed download must not be paid again on the next call"
+
+
+def test_torchvision_compatible_mnist_dataset():
+    from torchvision import transforms
+
+    data = MNIST("unused", transform=transforms.ToTensor())
+    image, label = data[0]
+    reference = transforms.ToTensor()(MNIST("unused")[0][0])
+    assert image.shape == (1, 28, 28) and isinstance(label, int) and torch.equal(image, reference)
+    assert len(MNIST("unused", train=False)) == 1000
+
+
+def small_results(n_rounds=4, n_learners=3):
+    results = Results([Result(True, [True] * n_learners, [0.5] * n_learners, [0.4] * n_learners)])
+    for r in range(n_rounds):
+        votes = [r % 2 == 0] * n_learners
+        votes[r % n_learners] = None
+        results.data.append(Result(r % 2 == 0, votes, [0.5 + r / 10] * n_learners, [0.4 + r / 10] * n_learners,
+                                   [], r % n_learners))
+    return results
+
+
+def test_results_statistics_and_json_round_trip(tmp_path):
+    results = small_results()
+    assert results.mean_test_scores == pytest.approx([0.4, 0.4, 0.5, 0.6, 0.7])
+    assert results.h_vote_scores[1] == pytest.approx([0.5, 0.5, 0.6, 0.7, 0.8])
+    assert (results.n_accepted, results.n_rejected) == (2, 2)
+    results.save(tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["data"][2]["votes"] == [False, None, False]
+    assert Results.load(tmp_path / "r.json") == results
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not a results file"):
+        Results.load(tmp_path / "bad.json")
+
+
+def test_print_results_shows_the_last_round(capsys):
+    print_results(small_results())
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "Round 4: learner 0 proposed, rejected (0 of 2 voted yes)"
+    assert "     0     -" in out and "     1    no" in out
+
+
+def test_plots_draw_headless_and_return_figures(tmp_path):
+    assert matplotlib.get_backend().lower() == "agg"
+    results = small_results()
+    fig = plot_results(results, 3, score_name="accuracy")
+    assert fig.axes[0].get_ylabel() == "accuracy" and len(fig.axes[0].lines) == 3 * 2 + 2
+    assert plot_results(results, 3) is fig, "repeated calls redraw one figure"
+    votes = plot_votes(results, block=True)
+    image = votes.axes[0].images[0].get_array()
+    assert image.shape == (3, 5, 3)
+    assert tuple(image[0, 1]) == (0.85, 0.85, 0.85) and tuple(image[0, 2]) == (1.0, 0.6, 0.6)
+    assert tuple(image[1, 1]) == (0.8, 1.0, 0.8)
+    plot = ColearnPlot(score_name="accuracy")
+    plot.plot_results_and_votes(results)
+    plot.block()
+    plot.figure.savefig(tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 10_000
+
+
+def test_plot_on_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax1, ax2 = fig.subplots(1, 2)
+    assert plot_results(small_results(), ax=ax1) is fig and plot_votes(small_results(), ax=ax2) is fig
+    assert ax1.lines and ax2.images
