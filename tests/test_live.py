@@ -1,0 +1,214 @@
+"""LivePlot, run_rounds and the Dashboard, on small synthetic learners; one small notebook run in a real kernel."""
+import base64
+import hashlib
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_learner
+
+from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights
+from colearn_nb.dashboard import Dashboard, status_line
+from colearn_nb.live import LivePlot, run_rounds
+
+TESTS_DIR = str(Path(__file__).parent)
+
+def make_learners(n=3):
+    torch.manual_seed(0)
+    return [make_learner(seed=i, maximise=True, shuffle=True) for i in range(n)]
+
+
+def fresh_results(n_rounds=3):
+    learners = make_learners()
+    return run_rounds(learners, n_rounds, plot=False, progress=False)
+
+
+def test_live_plot_throttles_and_always_draws_the_last_results():
+    frames, results = [], fresh_results(3)
+    live = LivePlot(score_name="accuracy", min_interval=60, on_frame=frames.append)
+    assert live.update(Results(results.data[:2])) is True
+    assert live.update(Results(results.data[:3])) is False  # within min_interval: skipped
+    assert live.update(results) is False
+    assert len(frames) == 1
+    live.finish()
+    assert len(frames) == 2 and frames[-1] != frames[0] and frames[-1].startswith(b"\x89PNG")
+    live.finish()
+    assert len(frames) == 2, "nothing new to draw"
+    assert live.votes_axes.images[0].get_array().shape[1] == len(results.data)
+
+
+def test_live_plot_keeps_drawing_within_its_share_of_the_time():
+    results = fresh_results(2)
+    eager = LivePlot(min_interval=0, max_share=1.0, on_frame=lambda frame: None)
+    assert all(eager.update(results) for _ in range(3))
+    thrifty = LivePlot(min_interval=0, max_share=0.05, on_frame=lambda frame: None)
+    assert thrifty.update(results) is True
+    assert thrifty.update(results) is False  # the next frame waits 19 times the drawing time
+    assert thrifty.n_frames == 1 and thrifty.seconds_drawing > 0
+
+
+def test_live_plot_outside_a_notebook_draws_only_when_finished_and_never_uses_pyplot():
+    import matplotlib.pyplot as plt
+
+    open_before = plt.get_fignums()
+    results = fresh_results(2)
+    live = LivePlot()
+    assert live.update(results) is False and live.n_frames == 0
+    figure = live.finish()
+    assert live.n_frames == 1 and figure is live.figure
+    assert len(live.scores_axes.lines) == 2 * 3 + 2  # per-learner test and vote lines, and the two means
+    assert plt.get_fignums() == open_before
+    assert "1 frames" in repr(live) and live._repr_png_() == live.last_frame
+
+
+@pytest.mark.parametrize("kwargs, named", [({"min_interval": -1}, "min_interval"), ({"max_share": 0}, "max_share"),
+                                           ({"max_share": 2}, "max_share")])
+def test_live_plot_rejects_bad_settings(kwargs, named):
+    with pytest.raises(ValueError, match=named):
+        LivePlot(**kwargs)
+
+
+def test_run_rounds_matches_the_manual_loop_and_draws_the_last_round():
+    learners = make_learners()
+    set_equal_weights(learners)
+    expected = Results([initial_result(learners)])
+    for round_index in range(4):
+        expected.data.append(collective_learning_round(learners, 0.5, round_index))
+    frames = []
+    live = LivePlot(min_interval=60, on_frame=frames.append)
+    results = run_rounds(make_learners(), 2, plot=live, progress=False)
+    assert len(frames) == 2, "round 1 drawn, round 2 throttled and then drawn at the end"
+    assert frames[-1] == LivePlot(on_frame=lambda frame: None).draw(results)
+    assert [r.block_proposer for r in results.data] == [None, 0, 1]
+    assert results.data == expected.data[:3]
+
+
+def test_run_rounds_continues_given_results():
+    learners = make_learners()
+    set_equal_weights(learners)
+    expected = Results([initial_result(learners)])
+    for round_index in range(4):
+        expected.data.append(collective_learning_round(learners, 0.5, round_index))
+    learners = make_learners()
+    results = run_rounds(learners, 2, plot=False, progress=False)
+    results = run_rounds(learners, 2, plot=False, progress=False, results=results)
+    assert [r.block_proposer for r in results.data] == [None, 0, 1, 2, 0]
+    assert results.data == expected.data
+
+
+@pytest.mark.parametrize("kwargs, named", [({"n_rounds": -1}, "n_rounds"), ({"n_rounds": 1.5}, "n_rounds"),
+                                           ({"vote_threshold": 2}, "vote_threshold"), ({"plot": "yes"}, "plot"),
+                                           ({"results": Results()}, "results")])
+def test_run_rounds_rejects_bad_input_naming_the_parameter(kwargs, named):
+    options = dict(n_rounds=1, progress=False, plot=False)
+    options.update(kwargs)
+    with pytest.raises(ValueError, match=named):
+        run_rounds(make_learners(), **options)
+
+
+def test_dashboard_steps_runs_and_shows_the_last_round():
+    board = Dashboard(make_learners(), score_name="accuracy")
+    assert board.status.value.startswith("Round 0: initial scores")
+    first_picture = bytes(board.plot.value)
+    assert first_picture.startswith(b"\x89PNG")
+    for expected_round in (1, 2):
+        assert board.step() is True
+        assert board.wait(timeout=30)
+        assert board.status.value.startswith(f"Round {expected_round}: learner {expected_round - 1} proposed")
+    assert board.run(3) is True and board.wait(timeout=30)
+    assert len(board.results.data) == 6
+    assert board.status.value == status_line(board.results)
+    assert "(proposer)" in board.table.value and bytes(board.plot.value) != first_picture
+    assert board.pause_button.disabled and not board.run_button.disabled
+
+
+def test_dashboard_pause_stops_after_the_current_round_and_buttons_follow():
+    board = Dashboard(make_learners(), n_rounds=200)
+    board.run_button.click()
+    assert board.running and board.run_button.disabled and not board.pause_button.disabled
+    assert board.run() is False and board.step() is False, "one run at a time"
+    time.sleep(0.2)
+    board.pause_button.click()
+    assert board.wait(timeout=30)
+    n_rounds = len(board.results.data) - 1
+    assert 0 < n_rounds < 200
+    assert board.status.value.startswith(f"Round {n_rounds}:")
+    assert not board.run_button.disabled and board.pause_button.disabled
+
+
+def test_dashboard_threshold_applies_from_the_next_round():
+    board = Dashboard(make_learners(), vote_threshold=0.0)
+    board.step()
+    board.wait(timeout=30)
+    assert board.results.data[-1].vote is True, "threshold 0 accepts every proposal"
+    board.threshold_slider.value = 1.0
+    for _ in range(4):
+        board.step()
+        board.wait(timeout=30)
+    for result in board.results.data[2:]:
+        assert result.vote == all(v for v in result.votes if v is not None)
+
+
+def test_dashboard_reset_restores_the_equal_starting_weights_and_clears_results():
+    learners = make_learners()
+    board = Dashboard(learners, vote_threshold=0.0)
+    start = [w.clone() for w in learners[0].mli_get_current_weights().weights.values()]
+    board.run(3)
+    board.wait(timeout=30)
+    assert board.results.n_accepted == 3
+    board.reset_button.click()
+    assert len(board.results.data) == 1 and board.status.value.startswith("Round 0")
+    for learner in learners:
+        for got, want in zip(learner.mli_get_current_weights().weights.values(), start):
+            assert torch.equal(got, want)
+    assert board.results.data[0] == Dashboard(make_learners()).results.data[0]
+
+
+def test_dashboard_shows_a_failing_learner_in_the_status_line():
+    learners = make_learners()
+    board = Dashboard(learners)
+    learners[0].train_loader = []
+    board.step()
+    board.wait(timeout=30)
+    assert "learner 0 failed in round 0" in board.status.value and board.error is not None
+    assert not board.running and not board.step_button.disabled
+
+
+def test_dashboard_rejects_bad_input():
+    with pytest.raises(ValueError, match="vote_threshold"):
+        Dashboard(make_learners(), vote_threshold=-0.1)
+    with pytest.raises(ValueError, match="n_rounds"):
+        Dashboard(make_learners(), n_rounds=0)
+
+
+SMALL_NOTEBOOK = textwrap.dedent("""
+    import hashlib, sys, torch
+    sys.path.insert(0, {tests!r})
+    from conftest import make_learner
+    from colearn_nb.live import LivePlot, run_rounds
+    torch.manual_seed(0)
+    learners = [make_learner(seed=i, maximise=True) for i in range(3)]
+    live = LivePlot(score_name="accuracy", min_interval=0, max_share=1.0)
+    results = run_rounds(learners, 6, plot=live, progress=False)
+""")
+
+
+def test_saved_notebook_keeps_the_last_frame_as_one_picture(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(SMALL_NOTEBOOK.format(tests=TESTS_DIR)),
+                      nbformat.v4.new_code_cell("print(live.n_frames, hashlib.sha256(live.last_frame).hexdigest())")]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, path)
+    saved = nbformat.read(path, as_version=4)
+    pictures = [out for out in saved.cells[0].outputs if "image/png" in out.get("data", {})]
+    assert len(pictures) == 1, "one display, updated in place"
+    n_frames, digest = saved.cells[1].outputs[0]["text"].split()
+    assert int(n_frames) == 6, "one frame a round, unthrottled"
+    assert hashlib.sha256(base64.b64decode(pictures[0]["data"]["image/png"])).hexdigest() == digest
+
