@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
+from .checks import check_vote_threshold
 from .mnist_learners import make_mnist_learners
 from .plot import plot_results, plot_votes
 from .results import Results, print_results
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> Results:
     """Run the experiment, print each round, write results.json, scores.png and votes.png."""
     if args.n_rounds < 1:
         raise SystemExit(f"--n-rounds: got {args.n_rounds}; expected at least 1")
+    check_vote_threshold(args.vote_threshold)
     seed_everything(args.seed)
     learners = make_mnist_learners(args.n_learners, seed=args.seed, root=args.data_dir, download=args.download)
     set_equal_weights(learners)
