@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from .results import Results
 
@@ -73,6 +74,7 @@ def draw_scores(ax: Axes, results: Results, score_name: str = "score") -> None:
     ax.set_xlabel("training round")
     ax.set_ylabel(score_name)
     ax.set_xlim(-0.5, max(len(rounds) - 0.5, 0.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best")
 
 
