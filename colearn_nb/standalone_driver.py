@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from typing import Iterator, List, Sequence, Tuple
 
 from .checks import check_n_learners, check_round_index, check_vote_threshold
-from .ml_interface import MachineLearningInterface, ProposedWeights
+from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
 
 
 class LearnerError(RuntimeError):
@@ -49,7 +49,19 @@ def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface]
     approves = sum(pw.vote is True for pw in proposed_weights_list)
     vote = approves >= (len(learners) - 1) * vote_threshold
     if vote:
-        for i, learner in enumerate(learners):
-            with blame(i, round_index, "accepting the proposal"):
-                learner.mli_accept_weights(proposal)
+        accept_everywhere(learners, proposal, round_index)
     return proposed_weights_list, vote
+
+
+def accept_everywhere(learners: Sequence[MachineLearningInterface], proposal: Weights, round_index: int) -> None:
+    """Every learner accepts; after an interrupt (Ctrl-C) the rest still accept, so all did or none did."""
+    pending = list(range(len(learners)))
+    try:
+        while pending:
+            with blame(pending[0], round_index, "accepting the proposal"):
+                learners[pending[0]].mli_accept_weights(proposal)
+            pending.pop(0)
+    except KeyboardInterrupt:
+        for i in pending:  # the interrupted learner accepts again, from the start
+            learners[i].mli_accept_weights(proposal)
+        raise

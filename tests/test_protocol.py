@@ -99,3 +99,30 @@ def test_rejected_proposals_leave_every_learner_where_it_was():
     accepted = [collective_learning_round(learners, 1.0, r).vote for r in range(6)]
     assert accepted == [True, False, False, False, False, False]
     assert [learner.value for learner in learners] == [1, 1, 1]
+
+
+def test_an_interrupt_while_accepting_still_leaves_every_learner_on_the_same_weights():
+    learners = make_learners(4, lambda i, w: True)
+    original_accept = learners[2].mli_accept_weights
+    interrupted = []
+
+    def accept_then_interrupt(weights):
+        original_accept(weights)
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+    learners[2].mli_accept_weights = accept_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        run_one_round(0, learners)
+    assert [learner.value for learner in learners] == [1, 1, 1, 1]
+
+
+def test_an_interrupt_while_testing_leaves_every_learner_unchanged():
+    def votes(i, w):
+        if i == 3:
+            raise KeyboardInterrupt
+        return True
+    learners = make_learners(4, votes)
+    with pytest.raises(KeyboardInterrupt):
+        run_one_round(1, learners)
+    assert [learner.value for learner in learners] == [0, 0, 0, 0]
