@@ -1,4 +1,5 @@
 """colearn_nb: collective learning, small enough to read, fast enough to teach with."""
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import LearnerLoaders, TensorLoader, learner_loaders, prepare_data_split_list, split_dataset
 from .metrics import auc_from_logits, binary_accuracy_from_logits, categorical_accuracy
 from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
@@ -18,5 +19,5 @@ __all__ = [
     "Result", "Results", "print_results",
     "categorical_accuracy", "binary_accuracy_from_logits", "auc_from_logits",
     "prepare_data_split_list", "split_dataset", "learner_loaders", "LearnerLoaders", "TensorLoader",
-    "plot_results", "plot_votes", "ColearnPlot", "seed_everything",
+    "plot_results", "plot_votes", "ColearnPlot", "seed_everything", "save_checkpoint", "load_checkpoint",
 ]

@@ -134,6 +134,27 @@ class PytorchLearner(MachineLearningInterface):
             return True
         return new_score < self.vote_score if self.minimise_criterion else new_score > self.vote_score
 
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Model and optimizer state, current vote score and loader shuffling state (tensors and plain data)."""
+        loaders = {name: loader.generator.get_state() for name, loader in self._loaders() if hasattr(loader, "generator")}
+        return {"model": self._state_copy(), "optimizer": self.optimizer.state_dict(),
+                "vote_score": self.vote_score, "loaders": loaders}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved; checks the weights first so a mismatch changes nothing."""
+        self.check_weights(Weights(weights=state["model"]))
+        self._load(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.vote_score = state["vote_score"]
+        for name, loader in self._loaders():
+            if name in state["loaders"]:
+                loader.generator.set_state(state["loaders"][name])
+        self._last_tested = (None, math.nan)
+
+    def _loaders(self):
+        return [("train", self.train_loader), ("vote", self.vote_loader), ("test", self.test_loader)]
+
     # -- the interface ----------------------------------------------------------------------
     def mli_propose_weights(self) -> Weights:
         """Train from the current weights and return the result; the current weights are put back."""

@@ -102,6 +102,17 @@ class Results:
         """Write the results as readable JSON."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=str))
 
+    def to_csv(self, path: str | Path) -> None:
+        """Write one row per round and learner: round, learner, proposer, accepted, vote and both scores."""
+        import csv
+
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["round", "learner", "proposer", "accepted", "vote", "vote_score", "test_score"])
+            for round_index, r in enumerate(self.data):
+                for learner, row in enumerate(zip(r.votes, r.vote_scores, r.test_scores)):
+                    writer.writerow([round_index, learner, r.block_proposer, r.vote, *row])
+
     @classmethod
     def load(cls, path: str | Path) -> "Results":
         """Read results written by ``save``."""

@@ -94,6 +94,10 @@ def test_results_statistics_and_json_round_trip(tmp_path):
     results.save(tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["data"][2]["votes"] == [False, None, False]
     assert Results.load(tmp_path / "r.json") == results
+    results.to_csv(tmp_path / "r.csv")
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0] == "round,learner,proposer,accepted,vote,vote_score,test_score" and len(rows) == 1 + 5 * 3
+    assert rows[4] == "1,0,0,True,,0.5,0.4"
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="is not a results file"):
         Results.load(tmp_path / "bad.json")

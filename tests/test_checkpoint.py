@@ -1,0 +1,68 @@
+"""Checkpoints: 10 rounds, save, a new process loads and runs 10 more equals 20 in one go."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from colearn_nb import Results
+from colearn_nb.checkpoint import load_checkpoint, save_checkpoint
+from conftest import make_learner
+
+RUN = textwrap.dedent("""
+    import sys
+    from colearn_nb import Results, collective_learning_round, initial_result, seed_everything, set_equal_weights
+    from colearn_nb.checkpoint import load_checkpoint, save_checkpoint
+    from colearn_nb.mnist_learners import make_mnist_learners
+
+    first, last, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    seed_everything(0)
+    learners = make_mnist_learners(n_learners=3, num_test_batches=1)
+    set_equal_weights(learners)
+    results = Results([initial_result(learners)]) if first == 0 else load_checkpoint(out + ".ckpt", learners)
+    for round_index in range(first, last):
+        results.data.append(collective_learning_round(learners, 0.5, round_index))
+    save_checkpoint(out + ".ckpt", learners, results)
+    results.save(out + ".json")
+""")
+
+
+def run_rounds_in_new_process(tmp_path, first, last, name):
+    script = tmp_path / "run.py"
+    script.write_text(RUN)
+    done = subprocess.run([sys.executable, str(script), str(first), str(last), str(tmp_path / name)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Results.load(tmp_path / f"{name}.json")
+
+
+def test_resume_in_a_new_process_gives_exactly_the_results_of_one_run(tmp_path):
+    in_one_go = run_rounds_in_new_process(tmp_path, 0, 20, "whole")
+    run_rounds_in_new_process(tmp_path, 0, 10, "split")
+    resumed = run_rounds_in_new_process(tmp_path, 10, 20, "split")
+    assert len(resumed) == 21 and resumed == in_one_go
+    assert 0 < in_one_go.n_rejected < 20, "the runs must be non-trivial"
+
+
+def test_corrupt_or_mismatched_checkpoints_change_nothing(tmp_path):
+    torch.manual_seed(0)
+    learners = [make_learner(), make_learner(seed=1)]
+    save_checkpoint(tmp_path / "good.ckpt", learners, Results())
+    before = [learner.mli_get_current_weights().weights for learner in learners]
+    (tmp_path / "corrupt.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="is not a colearn_nb checkpoint"):
+        load_checkpoint(tmp_path / "corrupt.ckpt", learners)
+    with pytest.raises(ValueError, match="holds 2 learners but 3 were given"):
+        load_checkpoint(tmp_path / "good.ckpt", learners + [make_learner()])
+    wider = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    with pytest.raises(ValueError, match="learner 1: the checkpoint does not fit"):
+        load_checkpoint(tmp_path / "good.ckpt", [learners[0], make_learner(model=wider)])
+    after = [learner.mli_get_current_weights().weights for learner in learners]
+    assert all(torch.equal(b[k], a[k]) for b, a in zip(before, after) for k in b)
+
+
+def test_checkpoints_refuse_arbitrary_pickles(tmp_path):
+    torch.save({"format": "colearn_nb checkpoint 1", "evil": Results()}, tmp_path / "pickle.ckpt")
+    with pytest.raises(ValueError, match="is not a colearn_nb checkpoint"):
+        load_checkpoint(tmp_path / "pickle.ckpt", [make_learner(), make_learner()])
