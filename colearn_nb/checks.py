@@ -26,3 +26,9 @@ def check_positive_or_none(name: str, value: Any) -> None:
     """Refuse a batch count below 1 (None means all batches)."""
     if value is not None and (not isinstance(value, int) or value < 1):
         raise ValueError(f"{name}: got {value!r}; expected an integer >= 1, or None for all batches")
+
+
+def check_on_error(on_error: Any) -> None:
+    """Refuse an unknown ``on_error`` policy."""
+    if on_error not in ("raise", "abstain"):
+        raise ValueError(f"on_error: got {on_error!r}; expected 'raise' or 'abstain'")

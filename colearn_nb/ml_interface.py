@@ -27,10 +27,12 @@ class ProposedWeights:
     vote_score: float
     test_score: float
     vote: Optional[bool]
+    error: Optional[str] = None  # set when the learner failed to test and abstained
 
     def __repr__(self) -> str:
+        error = f", error={self.error!r}" if self.error else ""
         return (f"ProposedWeights(vote_score={self.vote_score:.4g}, "
-                f"test_score={self.test_score:.4g}, vote={self.vote})")
+                f"test_score={self.test_score:.4g}, vote={self.vote}{error})")
 
 
 class MachineLearningInterface(abc.ABC):

@@ -18,6 +18,7 @@ class Result:
     test_scores: List[float] = field(default_factory=list)
     training_summaries: List[Any] = field(default_factory=list)
     block_proposer: Optional[int] = None
+    errors: List[str] = field(default_factory=list)  # learners that failed to test and abstained
 
     def __repr__(self) -> str:
         return (f"Result(proposer={self.block_proposer}, accepted={self.vote}, "

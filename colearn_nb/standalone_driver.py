@@ -1,10 +1,11 @@
 """One round of the collective-learning protocol, run in this process."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator, List, Sequence, Tuple
 
-from .checks import check_n_learners, check_round_index, check_vote_threshold
+from .checks import check_n_learners, check_on_error, check_round_index, check_vote_threshold
 from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
 
 
@@ -27,23 +28,23 @@ def blame(learner_index: int, round_index: int, step: str) -> Iterator[None]:
 
 
 def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface],
-                  vote_threshold: float = 0.5) -> Tuple[List[ProposedWeights], bool]:
+                  vote_threshold: float = 0.5, on_error: str = "raise") -> Tuple[List[ProposedWeights], bool]:
     """Propose, let everyone test and vote, then all accept or none does.
 
     Returns every learner's ``ProposedWeights`` (the proposer's vote is ``None``) and
-    whether the proposal was accepted.
+    whether the proposal was accepted. A learner failing to test raises a ``LearnerError``
+    with every learner unchanged, or with ``on_error="abstain"`` counts as a no vote.
     """
     check_round_index(round_index)
     check_n_learners(learners)
     check_vote_threshold(vote_threshold)
+    check_on_error(on_error)
     proposer = round_index % len(learners)
     with blame(proposer, round_index, "proposing"):
         proposal = learners[proposer].mli_propose_weights()
 
-    proposed_weights_list = []
-    for i, learner in enumerate(learners):
-        with blame(i, round_index, "testing the proposal"):
-            proposed_weights_list.append(learner.mli_test_weights(proposal))
+    proposed_weights_list = [test_proposal(learner, i, proposal, round_index, on_error)
+                             for i, learner in enumerate(learners)]
     proposed_weights_list[proposer].vote = None
 
     approves = sum(pw.vote is True for pw in proposed_weights_list)
@@ -51,6 +52,19 @@ def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface]
     if vote:
         accept_everywhere(learners, proposal, round_index)
     return proposed_weights_list, vote
+
+
+def test_proposal(learner: MachineLearningInterface, learner_index: int, proposal: Weights, round_index: int,
+                  on_error: str) -> ProposedWeights:
+    """The learner's test of the proposal; a failure raises, or abstains as a no vote with the error kept."""
+    try:
+        with blame(learner_index, round_index, "testing the proposal"):
+            return learner.mli_test_weights(proposal)
+    except LearnerError as exc:
+        if on_error == "raise":
+            raise
+        return ProposedWeights(weights=proposal, vote_score=math.nan, test_score=math.nan, vote=False,
+                               error=str(exc))
 
 
 def accept_everywhere(learners: Sequence[MachineLearningInterface], proposal: Weights, round_index: int) -> None:

@@ -37,9 +37,9 @@ def initial_result(learners: Sequence[MachineLearningInterface]) -> Result:
 
 
 def collective_learning_round(learners: Sequence[MachineLearningInterface], vote_threshold: float,
-                              round_index: int) -> Result:
-    """One round of collective learning, as a ``Result``."""
-    proposed_weights_list, vote = run_one_round(round_index, learners, vote_threshold)
+                              round_index: int, on_error: str = "raise") -> Result:
+    """One round of collective learning, as a ``Result`` (``on_error``: see ``run_one_round``)."""
+    proposed_weights_list, vote = run_one_round(round_index, learners, vote_threshold, on_error)
     proposer = round_index % len(learners)
     summary = proposed_weights_list[proposer].weights.training_summary
     return Result(vote=vote,
@@ -47,7 +47,8 @@ def collective_learning_round(learners: Sequence[MachineLearningInterface], vote
                   vote_scores=[pw.vote_score for pw in proposed_weights_list],
                   test_scores=[pw.test_score for pw in proposed_weights_list],
                   training_summaries=[summary] if summary is not None else [],
-                  block_proposer=proposer)
+                  block_proposer=proposer,
+                  errors=[pw.error for pw in proposed_weights_list if pw.error])
 
 
 def individual_training_round(learners: Sequence[MachineLearningInterface], round_index: int) -> Result:

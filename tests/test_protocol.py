@@ -126,3 +126,22 @@ def test_an_interrupt_while_testing_leaves_every_learner_unchanged():
     with pytest.raises(KeyboardInterrupt):
         run_one_round(1, learners)
     assert [learner.value for learner in learners] == [0, 0, 0, 0]
+
+
+def test_with_abstain_a_failing_learner_counts_as_no_and_its_error_is_recorded():
+    def votes(i, w):
+        if i == 2:
+            raise RuntimeError("vote data unreadable")
+        return True
+    learners = make_learners(4, votes)
+    result = collective_learning_round(learners, 1.0, 3, on_error="abstain")
+    assert result.votes == [True, True, False, None] and result.vote is False
+    assert result.errors == ["learner 2 failed in round 3 while testing the proposal: vote data unreadable"]
+    assert [learner.value for learner in learners] == [0, 0, 0, 0]
+    result = collective_learning_round(learners, 0.5, 3, on_error="abstain")
+    assert result.vote is True and [learner.value for learner in learners] == [1, 1, 1, 1]
+
+
+def test_unknown_on_error_is_refused():
+    with pytest.raises(ValueError, match="on_error: got 'ignore'; expected 'raise' or 'abstain'"):
+        run_one_round(0, make_learners(2, lambda i, w: True), on_error="ignore")
