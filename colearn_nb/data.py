@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Iterator, List, NamedTuple, Sequence, Sized, Tuple
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
@@ -23,18 +24,52 @@ def prepare_data_split_list(data: Sized, n: int) -> List[int]:
     return sizes
 
 
-def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0) -> List[Subset]:
-    """Shuffle ``dataset`` with ``seed`` and cut it into ``n_parts``; every sample lands in exactly one part.
+def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "iid",
+                  alpha: float = 0.5) -> List[Subset]:
+    """Cut ``dataset`` into ``n_parts``; every sample lands in exactly one part.
+
+    ``method="iid"``: shuffled, equal parts (remainder to the last). ``"dirichlet"``: each
+    label's samples shared out by proportions drawn from Dirichlet(``alpha``): small alpha, strong
+    label skew. ``"shards"``: samples sorted by label, cut into ``2 * n_parts`` shards, two per part.
 
     >>> [len(part) for part in split_dataset(TensorDataset(torch.arange(10)), 3)]
     [3, 3, 4]
     """
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
-    parts, start = [], 0
-    for size in prepare_data_split_list(dataset, n_parts):
-        parts.append(Subset(dataset, order[start:start + size]))
-        start += size
+    generator = torch.Generator().manual_seed(seed)
+    if method == "iid":
+        order = torch.randperm(len(dataset), generator=generator).tolist()
+        sizes = prepare_data_split_list(dataset, n_parts)
+        return [Subset(dataset, order[sum(sizes[:i]):sum(sizes[:i + 1])]) for i in range(n_parts)]
+    if method not in ("dirichlet", "shards"):
+        raise ValueError(f"method: got {method!r}; expected 'iid', 'dirichlet' or 'shards'")
+    prepare_data_split_list(dataset, n_parts)  # refuses more parts than samples
+    labels = dataset_tensors(dataset)[1]
+    if method == "dirichlet" and not alpha > 0:
+        raise ValueError(f"alpha: got {alpha!r}; expected a number > 0 (e.g. 0.1 skewed, 100 nearly iid)")
+    parts = (_dirichlet_indices(labels, n_parts, alpha, seed) if method == "dirichlet"
+             else _shard_indices(labels, n_parts, generator))
+    return [Subset(dataset, [part[i] for i in torch.randperm(len(part), generator=generator).tolist()])
+            for part in parts]
+
+
+def _dirichlet_indices(labels: torch.Tensor, n_parts: int, alpha: float, seed: int) -> List[List[int]]:
+    classes = labels.unique().tolist()
+    proportions = np.random.default_rng(seed).dirichlet([alpha] * n_parts, size=len(classes))
+    shuffle = np.random.default_rng(seed + 1)
+    parts: List[List[int]] = [[] for _ in range(n_parts)]
+    for label, shares in zip(classes, proportions):
+        members = shuffle.permutation(torch.nonzero(labels == label).flatten().numpy())
+        cuts = np.round(np.cumsum(shares) * len(members)).astype(int)
+        for part, piece in zip(parts, np.split(members, cuts[:-1])):
+            part.extend(piece.tolist())
     return parts
+
+
+def _shard_indices(labels: torch.Tensor, n_parts: int, generator: torch.Generator) -> List[List[int]]:
+    order = torch.argsort(labels, stable=True)
+    shards = torch.tensor_split(order, 2 * n_parts)
+    shard_order = torch.randperm(2 * n_parts, generator=generator).tolist()
+    return [torch.cat([shards[shard_order[2 * i]], shards[shard_order[2 * i + 1]]]).tolist() for i in range(n_parts)]
 
 
 def dataset_tensors(dataset: Dataset) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -96,8 +131,12 @@ class LearnerLoaders(NamedTuple):
 
 
 def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, batch_size: int = 64,
-                    vote_fraction: float = 0.5, seed: int = 0) -> List[LearnerLoaders]:
+                    vote_fraction: float = 0.5, seed: int = 0, method: str = "iid",
+                    alpha: float = 0.5) -> List[LearnerLoaders]:
     """Every learner's loaders: a part of ``train_data`` to train on, a part of ``test_data`` cut into vote and test.
+
+    ``method`` and ``alpha`` as in ``split_dataset``; with uneven splits a learner's vote and
+    test data follow the same label mix as its training data.
 
     >>> x, y = torch.zeros(100, 3), torch.arange(100) % 2
     >>> parts = learner_loaders(TensorDataset(x, y), TensorDataset(x[:40], y[:40]), n_learners=2, batch_size=8)
@@ -108,8 +147,8 @@ def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, ba
         raise ValueError(f"n_learners: got {n_learners!r}; collective learning needs at least 2 learners")
     if not 0 < vote_fraction < 1:
         raise ValueError(f"vote_fraction: got {vote_fraction!r}; expected a number strictly between 0 and 1")
-    train_parts = split_dataset(train_data, n_learners, seed)
-    held_out_parts = split_dataset(test_data, n_learners, seed + 1)
+    train_parts = split_dataset(train_data, n_learners, seed, method, alpha)
+    held_out_parts = split_dataset(test_data, n_learners, seed + 1 if method == "iid" else seed, method, alpha)
     loaders = []
     for i, (train_part, held_out) in enumerate(zip(train_parts, held_out_parts)):
         inputs, labels = dataset_tensors(held_out)

@@ -135,3 +135,34 @@ def test_plot_on_given_axes():
     ax1, ax2 = fig.subplots(1, 2)
     assert plot_results(small_results(), ax=ax1) is fig and plot_votes(small_results(), ax=ax2) is fig
     assert ax1.lines and ax2.images
+
+
+@pytest.mark.parametrize("method, alpha", [("dirichlet", 0.1), ("dirichlet", 100.0), ("shards", 0.5)])
+def test_uneven_splits_give_every_sample_to_exactly_one_part(method, alpha):
+    labels = torch.arange(1000) % 10
+    parts = split_dataset(TensorDataset(torch.zeros(1000, 1), labels), 5, seed=0, method=method, alpha=alpha)
+    assert sorted(i for part in parts for i in part.indices) == list(range(1000))
+    n_labels = [len(set(labels[part.indices].tolist())) for part in parts]
+    if method == "shards":
+        assert n_labels == [2] * 5, "two shards of sorted labels each"
+    elif alpha < 1:
+        assert min(n_labels) < 10 and max(len(p) for p in parts) > 2 * min(len(p) for p in parts)
+    else:
+        assert n_labels == [10] * 5 and max(len(p) for p in parts) < 1.2 * min(len(p) for p in parts)
+
+
+def test_uneven_vote_and_test_data_follow_the_learners_label_mix():
+    data = TensorDataset(torch.zeros(2000, 1), torch.arange(2000) % 10)
+    parts = learner_loaders(data, data, n_learners=4, method="dirichlet", alpha=0.2)
+    for part in parts:
+        train_share = torch.bincount(part.train.labels, minlength=10) / len(part.train.labels)
+        vote_share = torch.bincount(part.vote.labels, minlength=10) / len(part.vote.labels)
+        assert torch.allclose(train_share, vote_share, atol=0.15)
+
+
+def test_unknown_split_method_and_bad_alpha_are_refused():
+    data = TensorDataset(torch.zeros(10, 1), torch.arange(10))
+    with pytest.raises(ValueError, match="method: got 'random'"):
+        split_dataset(data, 2, method="random")
+    with pytest.raises(ValueError, match="alpha: got 0"):
+        split_dataset(data, 2, method="dirichlet", alpha=0)
