@@ -92,10 +92,10 @@ class Dashboard:
                                                     description="vote threshold", style={"description_width": "initial"})
         self.rounds_slider = widgets.IntSlider(value=n_rounds, min=1, max=max_rounds, description="rounds per run",
                                                style={"description_width": "initial"})
-        self.status = widgets.Label().add_class("colearn-status")
+        self.status = widgets.HTML().add_class("colearn-status")
         self.table = widgets.HTML()
         self.plot = widgets.Image(format="png", layout=widgets.Layout(width="720px")).add_class("colearn-plot")
-        controls = widgets.VBox([widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button]),
+        controls = widgets.VBox(layout=widgets.Layout(width="470px"), children=[widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button]),
                                  self.threshold_slider, self.rounds_slider, self.status, self.table])
         self.widget = widgets.HBox([controls, self.plot])
         self._set_running(False)
@@ -161,10 +161,10 @@ class Dashboard:
             self.live.finish(self.results)
             self._set_running(False)
             if self.error is not None:
-                self.status.value = f"Stopped by an error: {self.error}"
+                self.status.value = html.escape(f"Stopped by an error: {self.error}")
 
     def _refresh(self, force_plot: bool = False) -> None:
-        self.status.value = status_line(self.results)
+        self.status.value = html.escape(status_line(self.results))
         self.table.value = votes_table(self.results.data[-1])
         self.live.update(self.results, force=force_plot)
 
