@@ -1,0 +1,159 @@
+"""The notebooks: each runs top to bottom in a fresh kernel, is committed clean, and Binder can build them."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# requirements.txt name -> conda-forge name in binder/environment.yml
+CONDA_NAMES = {"torch": "pytorch-cpu"}
+
+
+def read_notebook(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cell_count(path: Path) -> int:
+    return sum(cell["cell_type"] == "code" for cell in read_notebook(path)["cells"])
+
+
+@pytest.fixture(scope="session")
+def nbval_report(tmp_path_factory) -> dict:
+    """Run nbval once over every notebook (a fresh kernel each); per notebook, the outcome of each cell."""
+    report = tmp_path_factory.mktemp("nbval") / "report.xml"
+    env = {**os.environ, "COLEARN_NB_OFFLINE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", "-o",
+               "junit_family=xunit1", f"--junitxml={report}", *[str(p.relative_to(ROOT)) for p in NOTEBOOKS]]
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert report.exists(), f"nbval wrote no report:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    outcomes: dict = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        notebook = Path(case.get("file") or case.get("classname", "").split("notebooks.", 1)[-1]).name
+        failure = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
+        message = None if failure is None else f"{failure.tag}: {(failure.text or failure.get('message'))[-2000:]}"
+        outcomes.setdefault(notebook, []).append((case.get("name"), message))
+    return {"outcomes": outcomes, "output": run.stdout[-3000:]}
+
+
+def test_there_are_notebooks_and_their_names_are_numbered():
+    names = [p.name for p in NOTEBOOKS]
+    assert "00_start_here.ipynb" in names and len(names) >= 7, names
+    assert [n for n in names if not NAME_PATTERN.match(n)] == [], "notebooks are named NN_topic.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_a_fresh_kernel(path, nbval_report):
+    cells = nbval_report["outcomes"].get(path.name)
+    assert cells, f"nbval did not collect {path.name}:\n{nbval_report['output']}"
+    assert len(cells) == code_cell_count(path), f"{path.name}: {len(cells)} of {code_cell_count(path)} cells ran"
+    failed = [(name, message) for name, message in cells if message]
+    assert failed == [], f"{path.name}: {failed}"
+
+
+def test_nbval_collects_every_notebook_in_the_folder():
+    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "--collect-only",
+                          "-q", "notebooks"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    collected = {line.split("::")[0] for line in run.stdout.splitlines() if ".ipynb::" in line}
+    expected = {str(p.relative_to(ROOT)) for p in NOTEBOOKS}
+    assert collected == expected, f"collected {sorted(collected)}, expected {sorted(expected)}\n{run.stdout[-2000:]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_clean(path):
+    notebook = read_notebook(path)
+    assert notebook["metadata"].get("kernelspec") == KERNELSPEC
+    assert set(notebook["metadata"]) <= {"kernelspec", "language_info"}, notebook["metadata"].keys()
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} cell {index} has output"
+        assert set(cell.get("metadata", {})) <= {"tags"}, f"{path.name} cell {index}: {cell['metadata']}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_follows_the_teaching_layout(path):
+    cells = read_notebook(path)["cells"]
+    text = "\n".join("".join(cell["source"]) for cell in cells)
+    first_code = next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "import" in first_code and "print(" in first_code and "__version__" in first_code
+    assert "## Step 1" in text and "## Recap" in text
+    assert "plt.ion()" not in text and "plt.pause(" not in text
+    if path.stem.startswith("0") and path.stem < "06":
+        assert 2 <= text.count("<details>") <= 3, "two or three exercises with solutions"
+        next_number = int(path.name[:2]) + 1
+        assert re.search(rf"\*\*Next:\*\* \[{next_number:02d}_\w+\]\({next_number:02d}_\w+\.ipynb\)", text)
+
+
+def test_the_sequence_links_existing_notebooks():
+    text = "".join("".join(c["source"]) for c in read_notebook(NOTEBOOK_DIR / "00_start_here.ipynb")["cells"])
+    linked = set(re.findall(r"\((\d\d_\w+\.ipynb)\)", text))
+    assert linked and all((NOTEBOOK_DIR / name).exists() for name in linked), linked
+    assert {f"0{i}" for i in range(7)} <= {name[:2] for name in linked}
+
+
+def test_repo2docker_accepts_the_binder_folder():
+    run = subprocess.run(["jupyter-repo2docker", "--no-build", "--no-run", "--debug", "."], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    dockerfile = run.stdout + run.stderr
+    assert run.returncode == 0, dockerfile[-3000:]
+    assert "FROM " in dockerfile and "binder/environment.yml" in dockerfile and "binder/postBuild" in dockerfile
+
+
+def parse_requirements() -> dict:
+    """{name: (operator, version)} from requirements.txt."""
+    requirements = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)\s*(==|>=)\s*([\w.]+)", line.split("#")[0].strip())
+        if match:
+            requirements[match[1].lower()] = (match[2], match[3])
+    return requirements
+
+
+def parse_environment() -> dict:
+    """{name: version spec} from binder/environment.yml (conda match specs: name=version=build or name>=version)."""
+    import yaml
+
+    environment = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
+    assert environment["channels"][0] == "conda-forge"
+    specs = {}
+    for dependency in environment["dependencies"]:
+        match = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", dependency)
+        specs[match[1].lower()] = match[2]
+    return specs
+
+
+def version_tuple(version: str) -> tuple:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def test_binder_versions_agree_with_requirements():
+    specs = parse_environment()
+    assert "pytorch" not in specs and "pytorch-cpu" in specs, "the image is CPU-only"
+    assert specs.get("torchvision", "").endswith("=cpu*"), "torchvision's CPU build"
+    for name, (operator, version) in parse_requirements().items():
+        conda_name = CONDA_NAMES.get(name, name)
+        assert conda_name in specs, f"{name} from requirements.txt is missing in binder/environment.yml"
+        spec = specs[conda_name]
+        if operator == "==":
+            assert spec.startswith("=") and spec.lstrip("=").split("=")[0] == version, \
+                f"{conda_name}: binder has {spec!r}, requirements.txt pins {version}"
+        else:
+            assert spec.startswith((">=", "=")), f"{conda_name}: binder has {spec!r}, expected a version"
+            assert version_tuple(spec) >= version_tuple(version), f"{conda_name}: {spec} older than {version}"
+
+
+def test_postbuild_installs_the_package():
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    assert re.search(r"pip install .*(-e )?\.$", post_build.read_text(), re.M)
