@@ -1,0 +1,28 @@
+"""Collective learning on Flower: the same voting round with learners on separate machines.
+
+Needs the optional extra (``pip install -e .[flower]``); nothing here imports ``flwr``
+until a function that needs it is called, and the core kit never imports this package.
+
+    from colearn_nb.flower import run_flower_simulation, MnistLearnerFactory
+    results = run_flower_simulation(MnistLearnerFactory(n_learners=3), n_learners=3, n_rounds=2)
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_PUBLIC = {
+    "make_client_app": "client", "make_server_app": "server", "run_colearn": "server",
+    "run_flower_simulation": "simulation", "quiet_flower_environment": "environment",
+    "require_flwr": "environment", "MnistLearnerFactory": "mnist_app",
+    "LoopbackFederation": "loopback", "write_flower_app": "loopback",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first use (so ``flwr`` loads only when needed)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'colearn_nb.flower' has no attribute {name!r}")
+    return getattr(import_module(f".{_PUBLIC[name]}", __name__), name)

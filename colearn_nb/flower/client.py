@@ -1,0 +1,182 @@
+"""The ClientApp: one learner per SuperNode, built by a user function from the node's ``partition-id``.
+
+Flower rebuilds a ClientApp for every message, so the learner's state (weights, current vote
+score, optimizer and shuffling state) and the proposal awaiting a decision live in
+``context.state``. A learner already built in this process is reused when its state is the
+one in ``context.state`` (same version), which saves rebuilding it for every message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+
+from ..ml_interface import MachineLearningInterface, Weights
+from .records import (bytes_to_state, record_to_weights, scores_to_record, state_to_bytes, summary_to_record,
+                      weights_to_record)
+
+if TYPE_CHECKING:
+    from flwr.app import Context, Message, RecordDict
+    from flwr.clientapp import ClientApp
+
+LearnerFn = Callable[[int], MachineLearningInterface]
+STATE_KEY, WEIGHTS_KEY, PENDING_KEY, PENDING_ROUND_KEY = ("colearn.state", "colearn.weights", "colearn.pending",
+                                                           "colearn.pending_round")
+
+
+@dataclass
+class _Built:
+    """A learner built in this process, the state version it holds and the proposal it awaits."""
+
+    learner: MachineLearningInterface
+    version: int
+    pending: Optional[Weights] = None
+
+
+_BUILT: Dict[Tuple[int, int], _Built] = {}  # (run_id, partition_id) -> learner built in this process
+
+
+def partition_id(context: "Context") -> int:
+    """The node's ``partition-id`` from its node config: the learner's stable index."""
+    value = context.node_config.get("partition-id")
+    if value is None:
+        raise ValueError("node config: no 'partition-id'; start the SuperNode with "
+                         "--node-config 'partition-id=0 num-partitions=3' (0, 1, 2 for three learners)")
+    return int(value)
+
+
+class NodeLearner:
+    """This node's learner for one message: restored from ``context.state``, saved back by ``save``."""
+
+    def __init__(self, context: "Context", make_learner: LearnerFn, takes_run_config: bool = False):
+        self.context, self.partition_id = context, partition_id(context)
+        self.key = (context.run_id, self.partition_id)
+        state = context.state.get(STATE_KEY)
+        self.version = int(state["version"]) if state is not None else 0
+        built = _BUILT.get(self.key)
+        if built is None:
+            args = (self.partition_id, dict(context.run_config)) if takes_run_config else (self.partition_id,)
+            built = _Built(make_learner(*args), version=0)
+        if built.version != self.version and state is not None:  # this process's copy is not the latest
+            built.version, built.pending = self.version, None
+            self._restore(built, state)
+        self.built, self.learner = built, built.learner
+
+    def _restore(self, built: _Built, state) -> None:
+        """Load the saved learner state and the pending proposal into ``built``."""
+        like = built.learner.mli_get_current_weights().weights
+        if "learner" in state:
+            built.learner.load_state_dict(bytes_to_state(state["learner"]))
+        else:
+            built.learner.mli_accept_weights(record_to_weights(self.context.state[WEIGHTS_KEY], like))
+        if PENDING_KEY in self.context.state:
+            built.pending = record_to_weights(self.context.state[PENDING_KEY], like)
+
+    def apply_decision(self, config) -> None:
+        """Accept (or drop) the proposal awaiting the decision that ``config`` carries."""
+        decided_round = int(config["decided_round"])
+        if decided_round < 0:
+            return
+        pending_round = int(self.context.state[PENDING_ROUND_KEY]["round"]) if self.built.pending else -1
+        if pending_round != decided_round:
+            raise RuntimeError(f"learner {self.partition_id}: got the decision of round {decided_round} but awaits "
+                               f"one for round {pending_round}; its state is out of step with the server")
+        if bool(config["accepted"]):
+            self.learner.mli_accept_weights(self.built.pending)
+        self.built.pending = None
+        for key in (PENDING_KEY, PENDING_ROUND_KEY):
+            self.context.state.pop(key, None)
+
+    def keep_pending(self, proposal: Weights, round_index: int, record=None) -> None:
+        """Remember the proposal of ``round_index`` (and its ``ArrayRecord``, when at hand) until its decision."""
+        from flwr.app import ConfigRecord
+
+        self.built.pending = proposal
+        self.context.state[PENDING_KEY] = record if record is not None else weights_to_record(proposal)
+        self.context.state[PENDING_ROUND_KEY] = ConfigRecord({"round": round_index})
+
+    def save(self) -> None:
+        """Write the learner's state into ``context.state`` and remember this process holds it."""
+        from flwr.app import ConfigRecord
+
+        self.version += 1
+        state = ConfigRecord({"version": self.version})
+        if hasattr(self.learner, "state_dict") and hasattr(self.learner, "load_state_dict"):
+            state["learner"] = state_to_bytes(self.learner.state_dict())
+        else:
+            self.context.state[WEIGHTS_KEY] = weights_to_record(self.learner.mli_get_current_weights())
+        self.context.state[STATE_KEY] = state
+        self.built.version = self.version
+        _BUILT[self.key] = self.built
+
+
+def _reply(message: "Message", **records) -> "Message":
+    from flwr.app import Message, RecordDict
+
+    return Message(RecordDict(records), reply_to=message)
+
+
+def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> "ClientApp":
+    """A Flower ``ClientApp`` whose learner is ``make_learner(partition_id)``, any ``MachineLearningInterface``.
+
+    With ``takes_run_config`` it is called as ``make_learner(partition_id, run_config)``.
+
+    It answers ``query.hello`` (partition id, and weights when asked), ``query.init`` (equal
+    starting weights and initial scores), ``train`` (propose and score the proposal),
+    ``evaluate`` (score and vote on a proposal) and ``query.decide``; a decision travels with
+    the next message a learner gets.
+    """
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.query("hello")
+    def hello(message: "Message", context: "Context") -> "Message":
+        from flwr.app import ConfigRecord
+
+        node = NodeLearner(context, make_learner, takes_run_config)
+        records = {"info": ConfigRecord({"partition_id": node.partition_id})}
+        if int(message.content["colearn"]["weights_from"]) == node.partition_id:
+            records["weights"] = weights_to_record(node.learner.mli_get_current_weights())
+        node.save()
+        return _reply(message, **records)
+
+    @app.query("init")
+    def init(message: "Message", context: "Context") -> "Message":
+        node = NodeLearner(context, make_learner, takes_run_config)
+        if "weights" in message.content:
+            weights = record_to_weights(message.content["weights"], node.learner.mli_get_current_weights().weights)
+            node.learner.check_weights(weights)
+            node.learner.mli_accept_weights(weights)
+        scored = node.learner.mli_test_weights(node.learner.mli_get_current_weights())
+        node.save()
+        return _reply(message, scores=scores_to_record(scored))
+
+    @app.train()
+    def train(message: "Message", context: "Context") -> "Message":
+        node = NodeLearner(context, make_learner, takes_run_config)
+        node.apply_decision(message.content["colearn"])
+        proposal = node.learner.mli_propose_weights()
+        scored = node.learner.mli_test_weights(proposal)
+        node.keep_pending(proposal, int(message.content["colearn"]["round"]))
+        node.save()
+        return _reply(message, weights=context.state[PENDING_KEY], scores=scores_to_record(scored),
+                      summary=summary_to_record(proposal.training_summary))
+
+    @app.evaluate()
+    def evaluate(message: "Message", context: "Context") -> "Message":
+        node = NodeLearner(context, make_learner, takes_run_config)
+        node.apply_decision(message.content["colearn"])
+        proposal = record_to_weights(message.content["weights"], node.learner.mli_get_current_weights().weights)
+        scored = node.learner.mli_test_weights(proposal)
+        node.keep_pending(proposal, int(message.content["colearn"]["round"]), message.content["weights"])
+        node.save()
+        return _reply(message, scores=scores_to_record(scored))
+
+    @app.query("decide")
+    def decide(message: "Message", context: "Context") -> "Message":
+        node = NodeLearner(context, make_learner, takes_run_config)
+        node.apply_decision(message.content["colearn"])
+        node.save()
+        return _reply(message)
+
+    return app

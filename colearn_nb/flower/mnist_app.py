@@ -1,0 +1,83 @@
+"""The tutorial's MNIST learners as a Flower app: a picklable learner factory, and apps for ``flwr run``.
+
+``flwr run`` loads ``colearn_nb.flower.mnist_app:server_app`` and ``:client_app``; their settings
+come from the run config (``n-learners``, ``n-rounds``, ``vote-threshold``, ``seed``,
+``results-path``) and each SuperNode's ``partition-id``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..ml_interface import MachineLearningInterface
+from ..mnist_learners import make_mnist_learners
+from ..seeding import seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MnistLearnerFactory:
+    """Builds learner ``partition_id`` exactly as ``seed_everything(seed)`` then ``make_mnist_learners`` would.
+
+    >>> factory = MnistLearnerFactory(n_learners=2)
+    >>> factory(1).minimise_criterion
+    False
+    """
+
+    n_learners: int = 5
+    seed: int = 0
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    num_test_batches: int = 2
+
+    def __call__(self, partition_id: int) -> MachineLearningInterface:
+        if not isinstance(partition_id, int) or not 0 <= partition_id < self.n_learners:
+            raise ValueError(f"partition_id: got {partition_id!r}; expected an integer from 0 to {self.n_learners - 1}")
+        seed_everything(self.seed)
+        return make_mnist_learners(self.n_learners, self.batch_size, self.learning_rate, self.num_test_batches,
+                                   self.seed)[partition_id]
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, Any]) -> "MnistLearnerFactory":
+        """The factory a Flower run config describes (keys ``n-learners``, ``seed``, ``learning-rate``)."""
+        return cls(n_learners=int(run_config.get("n-learners", 5)), seed=int(run_config.get("seed", 0)),
+                   learning_rate=float(run_config.get("learning-rate", 1e-3)))
+
+
+def _learner_from_run_config(partition_id: int, run_config: Mapping[str, Any]) -> MachineLearningInterface:
+    return MnistLearnerFactory.from_run_config(run_config)(partition_id)
+
+
+def _deployment_server_app():
+    """The ServerApp for ``flwr run``: settings from the run config, ``Results`` written as JSON."""
+    from flwr.serverapp import ServerApp
+
+    from .server import run_colearn
+
+    app = ServerApp()
+
+    @app.main()
+    def main(grid, context) -> None:
+        config = context.run_config
+        results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
+                              float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)))
+        path = Path(str(config.get("results-path", "colearn_results.json")))
+        results.save(path)
+        logger.info("%r written to %s", results, path)
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``server_app`` and ``client_app`` are made on first use, so importing this module needs no ``flwr``."""
+    if name == "server_app":
+        return _deployment_server_app()
+    if name == "client_app":
+        from .client import make_client_app
+
+        return make_client_app(_learner_from_run_config, takes_run_config=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,177 @@
+"""The ServerApp: the voting round of ``run_one_round`` driven over Flower's Message API.
+
+Per round two exchanges: ``train`` to the proposer (it proposes and scores its proposal),
+then ``evaluate`` to every other learner (each scores the proposal and votes). The decision
+travels with the next round's messages; after the last round an accepted proposal is sent
+as ``query.decide``. Learners are ordered by their node's ``partition-id``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..checks import check_vote_threshold
+from ..results import Result, Results
+from ..standalone_driver import LearnerError
+from .records import record_to_scores, record_to_summary
+
+if TYPE_CHECKING:
+    from flwr.app import ArrayRecord, Message, RecordDict
+    from flwr.serverapp import Grid, ServerApp
+
+logger = logging.getLogger(__name__)
+POLL_INTERVAL_S = 0.02  # the Grid's own send_and_receive sleeps 3 s between pulls in deployment
+Decision = Tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
+
+
+def check_counts(n_learners: int, n_rounds: int) -> None:
+    """Refuse fewer than 2 learners or a negative number of rounds."""
+    if not isinstance(n_learners, int) or n_learners < 2:
+        raise ValueError(f"n_learners: got {n_learners!r}; collective learning needs at least 2 learners")
+    if not isinstance(n_rounds, int) or n_rounds < 0:
+        raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer >= 0")
+
+
+def exchange(grid: "Grid", contents: Dict[int, "RecordDict"], message_type: str, timeout: float,
+             learners: Optional[Sequence[int]] = None, round_index: int = 0) -> Dict[int, "Message"]:
+    """Send each node its content and wait for every reply; a failed or missing reply raises.
+
+    With ``learners`` (node ids in learner order) the error is a ``LearnerError`` naming the learner.
+    """
+    from flwr.app import Message
+
+    messages = [Message(content, dst_node_id=node, message_type=message_type) for node, content in contents.items()]
+    ids = {message_id: node for message_id, node in zip(grid.push_messages(messages), contents)}
+    replies: Dict[int, Message] = {}
+    deadline = time.monotonic() + timeout
+    while len(replies) < len(ids) and time.monotonic() < deadline:
+        for reply in grid.pull_messages([i for i in ids if ids[i] not in replies]):
+            replies[ids[reply.metadata.reply_to_message_id]] = reply
+        if len(replies) < len(ids):
+            time.sleep(POLL_INTERVAL_S)
+    for node in contents:
+        if node not in replies or replies[node].has_error():
+            failure = (f"did not answer '{message_type}' within {timeout} s" if node not in replies
+                       else f"failed on '{message_type}': {replies[node].error.reason}")
+            if learners is None:
+                raise RuntimeError(f"SuperNode {node} {failure}")
+            learner = learners.index(node)
+            raise LearnerError(f"learner {learner} (SuperNode {node}) in round {round_index} {failure}", learner,
+                               round_index)
+    return replies
+
+
+def wait_for_nodes(grid: "Grid", n_learners: int, timeout: float) -> List[int]:
+    """The ids of the connected SuperNodes, once there are at least ``n_learners``."""
+    deadline = time.monotonic() + timeout
+    while len(nodes := sorted(grid.get_node_ids())) < n_learners:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"n_learners: waited {timeout} s for {n_learners} SuperNodes, {len(nodes)} connected")
+        time.sleep(0.2)
+    return nodes
+
+
+def find_learners(grid: "Grid", n_learners: int, timeout: float) -> Tuple[List[int], "ArrayRecord"]:
+    """Node ids ordered by ``partition-id`` (0 to n_learners - 1), and learner 0's weights."""
+    from flwr.app import ConfigRecord, RecordDict
+
+    nodes = wait_for_nodes(grid, n_learners, timeout)
+    hello = {node: RecordDict({"colearn": ConfigRecord({"weights_from": 0})}) for node in nodes}
+    replies = exchange(grid, hello, "query.hello", timeout)
+    by_partition: Dict[int, int] = {}
+    for node, reply in replies.items():
+        partition = int(reply.content["info"]["partition_id"])
+        if partition in by_partition:
+            raise ValueError(f"partition-id: SuperNodes {by_partition[partition]} and {node} both have "
+                             f"partition-id={partition}; give every SuperNode its own, 0 to {n_learners - 1}")
+        by_partition[partition] = node
+    missing = sorted(set(range(n_learners)) - by_partition.keys())
+    if missing:
+        raise ValueError(f"partition-id: no SuperNode has partition-id {missing}; connected ones have "
+                         f"{sorted(by_partition)}; expected each of 0 to {n_learners - 1} once")
+    ordered = [by_partition[i] for i in range(n_learners)]
+    return ordered, replies[ordered[0]].content["weights"]
+
+
+def initial_scores(grid: "Grid", nodes: Sequence[int], weights: "ArrayRecord", timeout: float) -> Result:
+    """Every learner but learner 0 takes learner 0's weights; every learner's scores, as ``initial_result``."""
+    from flwr.app import RecordDict
+
+    contents = {node: RecordDict({"weights": weights} if i else {}) for i, node in enumerate(nodes)}
+    replies = exchange(grid, contents, "query.init", timeout, nodes)
+    scores = [record_to_scores(replies[node].content["scores"]) for node in nodes]
+    return Result(vote=True, votes=[True] * len(nodes), vote_scores=[s["vote_score"] for s in scores],
+                  test_scores=[s["test_score"] for s in scores])
+
+
+def round_config(round_index: int, decision: Decision) -> "RecordDict":
+    """The round number and the previous decision, as the ``colearn`` ConfigRecord of a message."""
+    from flwr.app import ConfigRecord, RecordDict
+
+    return RecordDict({"colearn": ConfigRecord({"round": round_index, "decided_round": decision[0],
+                                                "accepted": decision[1]})})
+
+
+def voting_round(grid: "Grid", nodes: Sequence[int], round_index: int, vote_threshold: float, decision: Decision,
+                 timeout: float) -> Result:
+    """One round: the proposer trains, every other learner scores and votes, the rule of ``run_one_round`` decides."""
+    proposer = round_index % len(nodes)
+    proposal = exchange(grid, {nodes[proposer]: round_config(round_index, decision)}, "train", timeout, nodes,
+                        round_index)[nodes[proposer]].content
+    contents = {}
+    for i, node in enumerate(nodes):
+        if i != proposer:
+            contents[node] = round_config(round_index, decision)
+            contents[node]["weights"] = proposal["weights"]
+    replies = exchange(grid, contents, "evaluate", timeout, nodes, round_index)
+    scores = [record_to_scores((proposal if i == proposer else replies[node].content)["scores"])
+              for i, node in enumerate(nodes)]
+    votes = [None if i == proposer else s["vote"] for i, s in enumerate(scores)]
+    accepted = sum(v is True for v in votes) >= (len(nodes) - 1) * vote_threshold
+    summary = record_to_summary(proposal["summary"])
+    return Result(vote=accepted, votes=votes, vote_scores=[s["vote_score"] for s in scores],
+                  test_scores=[s["test_score"] for s in scores],
+                  training_summaries=[summary] if summary is not None else [], block_proposer=proposer)
+
+
+def run_colearn(grid: "Grid", n_learners: int, n_rounds: int, vote_threshold: float = 0.5, timeout: float = 300.0,
+                on_round: Optional[Callable[[Results], None]] = None) -> Results:
+    """Collective learning over ``grid``: equal starting weights, initial scores, then ``n_rounds`` voting rounds.
+
+    The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
+    same learners in one process. ``on_round(results)`` is called after every round.
+    """
+    check_counts(n_learners, n_rounds)
+    check_vote_threshold(vote_threshold)
+    nodes, weights = find_learners(grid, n_learners, timeout)
+    results = Results([initial_scores(grid, nodes, weights, timeout)])
+    decision: Decision = (-1, False)
+    for round_index in range(n_rounds):
+        results.data.append(voting_round(grid, nodes, round_index, vote_threshold, decision, timeout))
+        decision = (round_index, results.data[-1].vote)
+        logger.info("round %d: %r", round_index, results.data[-1])
+        if on_round is not None:
+            on_round(results)
+    if decision[1]:
+        contents = {node: round_config(n_rounds, decision) for node in nodes}
+        exchange(grid, contents, "query.decide", timeout, nodes, n_rounds - 1)
+    return results
+
+
+def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
+                    on_results: Optional[Callable[[Results], None]] = None, timeout: float = 300.0) -> "ServerApp":
+    """A Flower ``ServerApp`` running ``run_colearn``; ``on_results(results)`` receives the ``Results`` at the end."""
+    from flwr.serverapp import ServerApp
+
+    check_counts(n_learners, n_rounds)
+    check_vote_threshold(vote_threshold)
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: "Grid", context) -> None:
+        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout)
+        if on_results is not None:
+            on_results(results)
+
+    return app

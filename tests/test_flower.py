@@ -1,0 +1,55 @@
+"""Collective learning on Flower: a simulation and a loopback deployment give the in-process Results."""
+import os
+import time
+
+import pytest
+
+pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
+
+from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights  # noqa: E402
+from colearn_nb.flower import MnistLearnerFactory, run_flower_simulation  # noqa: E402
+from colearn_nb.seeding import seed_everything  # noqa: E402
+from flower.processes import flower_processes, left_running  # noqa: E402
+
+N_LEARNERS, N_ROUNDS = 3, 2
+
+
+@pytest.fixture(autouse=True)
+def quiet_flower(tmp_path_factory, monkeypatch):
+    """FLWR_HOME in a temporary folder; telemetry, update checks and runtime installs off."""
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path_factory.mktemp("flwr_home")))
+    for name, value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1"),
+                        ("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION", "1"), ("RAY_USAGE_STATS_ENABLED", "0")):
+        monkeypatch.setenv(name, value)
+
+
+def in_process_results(factory: MnistLearnerFactory, n_rounds: int) -> Results:
+    """The reference: the same learners driven by the in-process round functions."""
+    seed_everything(factory.seed)
+    learners = [factory(i) for i in range(factory.n_learners)]
+    set_equal_weights(learners)
+    results = Results([initial_result(learners)])
+    for round_index in range(n_rounds):
+        results.data.append(collective_learning_round(learners, 0.5, round_index))
+    return results
+
+
+def test_simulation_gives_the_in_process_results():
+    factory = MnistLearnerFactory(n_learners=N_LEARNERS)
+    before = flower_processes()
+    started = time.monotonic()
+    results = run_flower_simulation(factory, N_LEARNERS, N_ROUNDS, vote_threshold=0.5, timeout=120)
+    assert time.monotonic() - started < 170
+    expected = in_process_results(factory, N_ROUNDS)
+    assert len(results) == N_ROUNDS + 1
+    assert results.to_dict() == expected.to_dict()
+    assert [r.block_proposer for r in results.data] == [None, 0, 1]
+    assert left_running(before) == set(), "the simulation left Flower or Ray processes running"
+    assert os.environ["FLWR_HOME"] not in ("", os.path.expanduser("~/.flwr"))
+
+
+def test_bad_counts_are_refused_before_flower_starts():
+    with pytest.raises(ValueError, match="n_learners: got 1"):
+        run_flower_simulation(MnistLearnerFactory(n_learners=2), 1, 2)
+    with pytest.raises(ValueError, match="n_rounds: got -1"):
+        run_flower_simulation(MnistLearnerFactory(n_learners=2), 2, -1)
