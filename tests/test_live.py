@@ -45,8 +45,10 @@ def test_live_plot_keeps_drawing_within_its_share_of_the_time():
     assert all(eager.update(results) for _ in range(3))
     thrifty = LivePlot(min_interval=0, max_share=0.05, on_frame=lambda frame: None)
     assert thrifty.update(results) is True
-    assert thrifty.update(results) is False  # the next frame waits 19 times the drawing time
-    assert thrifty.n_frames == 1 and thrifty.seconds_drawing > 0
+    assert thrifty.update(results) is False  # drawing again now would exceed 5% of the time since the first update
+    thrifty._started_at -= 100 * thrifty.seconds_drawing  # as if rounds 100 times longer than a frame had passed
+    assert thrifty.update(results) is True
+    assert thrifty.n_frames == 2 and thrifty.seconds_drawing > 0
 
 
 def test_live_plot_outside_a_notebook_draws_only_when_finished_and_never_uses_pyplot():
