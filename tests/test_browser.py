@@ -57,16 +57,51 @@ def wait_for_server(port: int, server: subprocess.Popen, path: str = "", timeout
     raise TimeoutError(f"no answer on port {port} {path} within {timeout_s} s")
 
 
+def process_table() -> dict:
+    """{pid: (parent pid, start time)} from Linux /proc."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(stat.parent.name)] = (int(fields[1]), fields[19])
+    return table
+
+
+def descendants(pid: int) -> list:
+    """(pid, start time) of every descendant of ``pid``, e.g. kernels started in sessions of their own."""
+    table = process_table()
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, started) in table.items():
+            if ppid == parent:
+                found.append((child, started))
+                todo.append(child)
+    return found
+
+
+def stop_if_same(pid: int, started: str) -> None:
+    """SIGKILL ``pid`` only if it is still the process that started at ``started`` (no reused ids)."""
+    if process_table().get(pid, (None, None))[1] == started:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @contextmanager
 def server_process(command: list, cwd: Path, log_path: Path, env: dict):
-    """A server in its own process group; the whole group is stopped by id on the way out."""
+    """A server in its own process group; the group, then any leftover descendant, is stopped by id."""
     with open(log_path, "wb") as log:
         server = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                   start_new_session=True)
         try:
             yield server
         finally:
-            for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            leftovers = descendants(server.pid)
+            for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
                 try:
                     os.killpg(server.pid, sig)
                     server.wait(timeout=wait_s)
@@ -75,6 +110,8 @@ def server_process(command: list, cwd: Path, log_path: Path, env: dict):
                     break
                 except subprocess.TimeoutExpired:
                     continue
+            for pid, started in leftovers:  # kernels run in sessions of their own; SIGTERM makes the server stop them
+                stop_if_same(pid, started)
 
 
 def isolated_env(home: Path) -> dict:
