@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import collections
 import math
+from contextlib import contextmanager
 from itertools import islice
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 import torch
 
@@ -79,6 +80,19 @@ class PytorchLearner(MachineLearningInterface):
 
     def _load(self, state: StateDict) -> None:
         self.model.load_state_dict(state)
+
+    @contextmanager
+    def _weights_swapped_in(self, state: StateDict) -> Iterator[None]:
+        """Let the model compute with the tensors of ``state`` inside the block, without copying them."""
+        own = {name: t for name, t in [*self.model.named_parameters(), *self.model.named_buffers()] if name in state}
+        saved = {name: tensor.data for name, tensor in own.items()}
+        try:
+            for name, tensor in own.items():
+                tensor.data = state[name].to(device=tensor.device, dtype=tensor.dtype)
+            yield
+        finally:
+            for name, tensor in own.items():
+                tensor.data = saved[name]
 
     def mli_get_current_weights(self) -> Weights:
         """A copy of the model's current weights (a state dict of cloned tensors)."""
@@ -170,13 +184,9 @@ class PytorchLearner(MachineLearningInterface):
     def mli_test_weights(self, weights: Weights) -> ProposedWeights:
         """Score ``weights`` on the vote and test loaders and vote; the current weights are put back."""
         self.check_weights(weights)
-        current = self._state_copy()
-        try:
-            self._load(weights.weights)
+        with self._weights_swapped_in(weights.weights):
             vote_score = self.test(self.vote_loader, "vote_loader")
             test_score = self.test(self.test_loader, "test_loader") if self.test_loader is not None else 0.0
-        finally:
-            self._load(current)
         self._last_tested = (weights, vote_score)
         return ProposedWeights(weights=weights, vote_score=vote_score, test_score=test_score,
                                vote=self.vote(vote_score))
