@@ -11,6 +11,7 @@ import torch
 
 from .checks import check_positive_or_none
 from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
+from .privacy import DiffPrivConfig, PrivateTraining
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -29,6 +30,7 @@ class PytorchLearner(MachineLearningInterface):
 
     Scores come from ``vote_criterion(outputs, labels)`` when given, else the mean
     ``criterion`` per sample; ``minimise_criterion`` says which direction is better.
+    With ``diff_priv_config`` it trains with DP-SGD (needs opacus; see ``colearn_nb.privacy``).
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
@@ -36,7 +38,8 @@ class PytorchLearner(MachineLearningInterface):
                  device: str | torch.device = "cpu", criterion: Optional[Callable] = None,
                  minimise_criterion: bool = True,
                  vote_criterion: Optional[Callable[[torch.Tensor, torch.Tensor], float]] = None,
-                 num_train_batches: Optional[int] = None, num_test_batches: Optional[int] = None):
+                 num_train_batches: Optional[int] = None, num_test_batches: Optional[int] = None,
+                 diff_priv_config: Optional[DiffPrivConfig] = None):
         if criterion is None:
             raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
         check_positive_or_none("num_train_batches", num_train_batches)
@@ -51,6 +54,7 @@ class PytorchLearner(MachineLearningInterface):
         self.need_reset_optimizer, self.minimise_criterion = need_reset_optimizer, minimise_criterion
         self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
         self._last_tested: tuple[Optional[Weights], float] = (None, math.nan)
+        self.privacy = PrivateTraining(self, diff_priv_config) if diff_priv_config is not None else None
         self.vote_score = self.test(self.vote_loader, "vote_loader")
 
     def __repr__(self) -> str:
@@ -173,10 +177,14 @@ class PytorchLearner(MachineLearningInterface):
     def mli_propose_weights(self) -> Weights:
         """Train from the current weights and return the result; the current weights are put back."""
         current = self._state_copy()
+        if self.privacy is not None and self.privacy.budget_exceeded():
+            return Weights(weights=current, training_summary=self.privacy.refusal_summary())
         if self.need_reset_optimizer:
             self.reset_optimizer()
         try:
             summary = self.train()
+            if self.privacy is not None:
+                summary["dp_budget"] = self.privacy.budget()
             return Weights(weights=self._state_copy(), training_summary=summary)
         finally:
             self._load(current)

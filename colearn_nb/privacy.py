@@ -1,0 +1,175 @@
+"""Differentially private training for ``PytorchLearner`` with opacus (an optional dependency).
+
+The proposer trains with DP-SGD: every sample's gradient is clipped to ``max_grad_norm``,
+Gaussian noise of ``noise_multiplier * max_grad_norm`` is added, and each batch is a Poisson
+sample of the learner's training data. An RDP accountant tracks the epsilon spent at
+``target_delta``; a learner that would go past ``target_epsilon`` stops training and proposes
+its current weights unchanged (``DP_BUDGET_EXCEEDED``).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import torch
+
+DP_BUDGET_EXCEEDED = "DP_BUDGET_EXCEEDED"
+INSTALL_HINT = "differential privacy needs opacus: pip install opacus (or pip install -e '.[privacy]')"
+
+
+@dataclass(frozen=True)
+class DiffPrivConfig:
+    """A learner's privacy budget and DP-SGD settings.
+
+    >>> DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.1)
+    DiffPrivConfig(target_epsilon=5.0, target_delta=1e-05, max_grad_norm=1.0, noise_multiplier=1.1)
+    """
+
+    target_epsilon: float
+    target_delta: float
+    max_grad_norm: float
+    noise_multiplier: float
+
+    def __post_init__(self):
+        _check_number("target_epsilon", self.target_epsilon, "a number > 0, e.g. 5.0", lambda x: x > 0)
+        _check_number("target_delta", self.target_delta, "a number in (0, 1), e.g. 1e-5", lambda x: 0 < x < 1)
+        _check_number("max_grad_norm", self.max_grad_norm, "a number > 0, e.g. 1.0", lambda x: x > 0)
+        _check_number("noise_multiplier", self.noise_multiplier, "a number > 0, e.g. 1.1", lambda x: x > 0)
+
+
+def _check_number(name: str, value: Any, accepted: str, ok) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"{name}: got {value!r}; expected {accepted}")
+
+
+def opacus_available() -> bool:
+    """True when opacus can be imported."""
+    try:
+        import opacus  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class PoissonLoader:
+    """Batches in which every sample is included independently with probability ``sample_rate`` (DP-SGD's sampling).
+
+    >>> loader = PoissonLoader(torch.zeros(100, 2), torch.zeros(100), sample_rate=0.25, seed=0)
+    >>> len(loader), [len(y) for _, y in loader][:3]
+    (4, [30, 26, 26])
+    """
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, sample_rate: float, seed: int = 0):
+        _check_number("sample_rate", sample_rate, "a number in (0, 1]", lambda x: 0 < x <= 1)
+        self.inputs, self.labels, self.sample_rate = inputs, labels, sample_rate
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return max(1, round(1 / self.sample_rate))
+
+    def __repr__(self) -> str:
+        return f"PoissonLoader({len(self.labels)} samples, sample_rate={self.sample_rate:.4g})"
+
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(len(self)):
+            chosen = torch.rand(len(self.labels), generator=self.generator) < self.sample_rate
+            yield self.inputs[chosen], self.labels[chosen]
+
+
+def poisson_loader(train_loader: Any, seed: int) -> PoissonLoader:
+    """A Poisson-sampling loader over the samples of ``train_loader`` (a ``TensorLoader`` or a ``DataLoader``)."""
+    from .data import dataset_tensors
+
+    if hasattr(train_loader, "inputs") and hasattr(train_loader, "labels"):
+        inputs, labels = train_loader.inputs, train_loader.labels
+    elif hasattr(train_loader, "dataset") and hasattr(train_loader, "batch_size") and train_loader.batch_size:
+        inputs, labels = dataset_tensors(train_loader.dataset)
+    else:
+        raise ValueError(f"train_loader: got {type(train_loader).__name__}; differential privacy needs a "
+                         "TensorLoader or a torch DataLoader with a batch_size, to sample batches from its data")
+    return PoissonLoader(inputs, labels, min(1.0, train_loader.batch_size / len(labels)), seed)
+
+
+class PrivateTraining:
+    """Turns a ``PytorchLearner`` into a DP-SGD trainer and keeps its privacy accounts."""
+
+    def __init__(self, learner: Any, config: DiffPrivConfig, seed: Optional[int] = None):
+        try:
+            from opacus import GradSampleModule
+            from opacus.accountants import RDPAccountant
+            from opacus.optimizers import DPOptimizer
+            from opacus.validators import ModuleValidator
+        except ImportError as exc:
+            raise ImportError(f"diff_priv_config: {INSTALL_HINT}") from exc
+        if not isinstance(config, DiffPrivConfig):
+            raise ValueError(f"diff_priv_config: got {type(config).__name__}; expected a DiffPrivConfig or None")
+        ModuleValidator.validate(learner.model, strict=True)
+        warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+        seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else seed
+        loader = poisson_loader(learner.train_loader, seed)
+        self.config, self.accountant, self.sample_rate = config, RDPAccountant(), loader.sample_rate
+        self.grad_sample_module = GradSampleModule(learner.model)  # hooks on the model's own layers
+        optimizer = DPOptimizer(learner.optimizer, noise_multiplier=config.noise_multiplier,
+                                max_grad_norm=config.max_grad_norm,
+                                expected_batch_size=max(1, round(loader.sample_rate * len(loader.labels))))
+        optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=loader.sample_rate))
+        learner.optimizer, learner.train_loader = optimizer, loader
+        self.learner = learner
+
+    def __repr__(self) -> str:
+        return f"PrivateTraining(epsilon {self.epsilon():.3g} of {self.config.target_epsilon:.3g} spent)"
+
+    def epsilon(self, extra_steps: int = 0) -> float:
+        """Epsilon spent so far at ``target_delta``, or after ``extra_steps`` more training batches."""
+        from opacus.accountants import RDPAccountant
+
+        history = list(self.accountant.history)
+        if extra_steps:
+            history.append((self.config.noise_multiplier, self.sample_rate, extra_steps))
+        if not history:
+            return 0.0
+        accountant = RDPAccountant()
+        accountant.history = history
+        return float(accountant.get_epsilon(self.config.target_delta))
+
+    def steps_per_training(self) -> int:
+        """Number of batches one proposal trains on."""
+        n_batches = len(self.learner.train_loader)
+        return min(n_batches, self.learner.num_train_batches or n_batches)
+
+    def budget_exceeded(self) -> bool:
+        """True when one more proposal would spend more than ``target_epsilon``."""
+        return self.epsilon(self.steps_per_training()) > self.config.target_epsilon
+
+    def budget(self) -> Dict[str, float]:
+        """Target and consumed epsilon and delta, as plain numbers."""
+        spent = self.epsilon()
+        return {"target_epsilon": self.config.target_epsilon, "consumed_epsilon": spent,
+                "target_delta": self.config.target_delta,
+                "consumed_delta": self.config.target_delta if spent > 0 else 0.0}
+
+    def refusal_summary(self) -> Dict[str, Any]:
+        """The training summary of a learner that proposes its current weights because its budget is used up."""
+        return {"n_train_batches": 0, "dp_budget": self.budget(), "error_code": DP_BUDGET_EXCEEDED,
+                "message": (f"privacy budget used up: one more training would spend epsilon "
+                            f"{self.epsilon(self.steps_per_training()):.3g} > target "
+                            f"{self.config.target_epsilon:.3g}; proposing the current weights unchanged")}
+
+
+def format_budget(training_summary: Any) -> Optional[str]:
+    """One line on the privacy budget in a training summary, or ``None`` when it has none.
+
+    >>> format_budget({"dp_budget": {"target_epsilon": 5.0, "consumed_epsilon": 1.25, "target_delta": 1e-5,
+    ...                              "consumed_delta": 1e-5}})
+    'privacy: epsilon 1.25 of 5 spent (delta 1e-05)'
+    """
+    if not isinstance(training_summary, dict) or "dp_budget" not in training_summary:
+        return None
+    budget = training_summary["dp_budget"]
+    line = (f"privacy: epsilon {budget['consumed_epsilon']:.3g} of {budget['target_epsilon']:.3g} spent "
+            f"(delta {budget['target_delta']:.3g})")
+    if training_summary.get("error_code") == DP_BUDGET_EXCEEDED:
+        line += f"; {DP_BUDGET_EXCEEDED}: proposed its current weights unchanged"
+    return line

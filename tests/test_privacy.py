@@ -1,0 +1,94 @@
+"""Differential privacy: budget accounting, clipping, refusal when the budget is spent, clear errors."""
+import sys
+
+import pytest
+import torch
+
+from colearn_nb import collective_learning_round, set_equal_weights
+from colearn_nb.privacy import DP_BUDGET_EXCEEDED, DiffPrivConfig, PoissonLoader, format_budget, opacus_available
+from conftest import make_learner
+
+needs_opacus = pytest.mark.skipif(not opacus_available(), reason="opacus is not installed (pip install opacus)")
+
+
+def update_norm(before, after):
+    return torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before)).item()
+
+
+@pytest.mark.parametrize("field, value", [("target_epsilon", 0), ("target_delta", 1.5), ("max_grad_norm", -1.0),
+                                          ("noise_multiplier", float("nan")), ("target_epsilon", "5")])
+def test_config_refuses_bad_values_naming_the_field(field, value):
+    options = dict(target_epsilon=5.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.0)
+    options[field] = value
+    with pytest.raises(ValueError, match=f"{field}: got {value!r}"):
+        DiffPrivConfig(**options)
+
+
+def test_without_opacus_the_error_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "opacus", None)  # makes `import opacus` fail
+    config = DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.0)
+    with pytest.raises(ImportError, match="diff_priv_config: .*pip install opacus"):
+        make_learner(diff_priv_config=config)
+
+
+def test_poisson_loader_samples_each_sample_at_the_rate():
+    loader = PoissonLoader(torch.arange(1000.0).reshape(-1, 1), torch.arange(1000), sample_rate=0.1, seed=0)
+    sizes = [len(labels) for _, labels in loader]
+    assert len(sizes) == 10 and all(60 < size < 140 for size in sizes)
+
+
+@needs_opacus
+def test_gradients_are_clipped_per_sample():
+    """With SGD at lr 1, one batch moves the weights by at most about max_grad_norm (plus a little noise)."""
+    max_grad_norm = 1e-3
+    config = DiffPrivConfig(target_epsilon=1e6, target_delta=1e-5, max_grad_norm=max_grad_norm, noise_multiplier=0.5)
+    for private in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+        learner = make_learner(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=1.0), num_train_batches=1,
+                               diff_priv_config=config if private else None)
+        before = learner.mli_get_current_weights().weights
+        proposal = learner.mli_propose_weights()
+        norm = update_norm(before, proposal.weights)
+        if private:
+            assert 0 < norm < 2 * max_grad_norm
+        else:
+            assert norm > 20 * max_grad_norm
+
+
+@needs_opacus
+def test_budget_grows_then_the_learner_refuses_and_proposes_its_weights_unchanged():
+    torch.manual_seed(0)
+    config = DiffPrivConfig(target_epsilon=3.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=2.0)
+    learner = make_learner(diff_priv_config=config)  # 4 batches per proposal: epsilon 1.6, 2.1, 2.5, 2.8, then > 3
+    spent = []
+    for _ in range(40):
+        current = learner.mli_get_current_weights().weights
+        proposal = learner.mli_propose_weights()
+        budget = proposal.training_summary["dp_budget"]
+        assert budget["target_epsilon"] == 3.0 and budget["target_delta"] == 1e-5
+        assert budget["consumed_epsilon"] <= 3.0
+        if proposal.training_summary.get("error_code") == DP_BUDGET_EXCEEDED:
+            break
+        assert budget["consumed_delta"] == 1e-5
+        spent.append(budget["consumed_epsilon"])
+        learner.mli_accept_weights(proposal)
+    else:
+        pytest.fail("the budget was never used up")
+    assert len(spent) == 4 and spent == sorted(spent) and spent[0] > 0
+    assert all(torch.equal(proposal.weights[k], current[k]) for k in current)
+    assert "proposing the current weights unchanged" in proposal.training_summary["message"]
+    assert budget["consumed_epsilon"] == spent[-1]
+    assert learner.mli_propose_weights().training_summary["error_code"] == DP_BUDGET_EXCEEDED
+    assert "DP_BUDGET_EXCEEDED" in format_budget(proposal.training_summary)
+
+
+@needs_opacus
+def test_rounds_carry_the_proposers_budget_and_private_learners_share_weights_with_plain_ones():
+    torch.manual_seed(0)
+    config = DiffPrivConfig(target_epsilon=10.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.0)
+    learners = [make_learner(seed=i, diff_priv_config=config if i < 2 else None) for i in range(3)]
+    set_equal_weights(learners)  # private learners keep the plain model's parameter names
+    summaries = [collective_learning_round(learners, 0.5, r).training_summaries[0] for r in range(3)]
+    assert [("dp_budget" in s) for s in summaries] == [True, True, False]
+    assert 0 < summaries[0]["dp_budget"]["consumed_epsilon"] < 10.0
