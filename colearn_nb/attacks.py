@@ -1,0 +1,188 @@
+"""Bad actors: small wrappers that make a normal learner misbehave in one way.
+
+Each wraps any ``MachineLearningInterface`` and changes one thing: what it proposes
+(``RandomWeightsProposer``, ``SignFlipProposer``), what it trains on (``LabelFlipLearner``)
+or how it votes (``AlwaysNoVoter``, ``AlwaysYesVoter``). Wrappers stack, e.g.
+``AlwaysYesVoter(RandomWeightsProposer(learner))`` proposes garbage and approves everything.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Sequence, Tuple, Type
+
+import torch
+
+from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
+
+
+class BadActor(MachineLearningInterface):
+    """Behaves exactly like the wrapped ``learner``; subclasses change one method."""
+
+    attack = "none"
+
+    def __init__(self, learner: MachineLearningInterface):
+        if not isinstance(learner, MachineLearningInterface):
+            raise ValueError(f"learner: got {type(learner).__name__}; expected a MachineLearningInterface "
+                             "(e.g. a PytorchLearner) to wrap")
+        self.learner = learner
+
+    def __getattr__(self, name: str) -> Any:  # vote_score, model, state_dict, ... of the wrapped learner
+        if name == "learner":
+            raise AttributeError(name)
+        return getattr(self.learner, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.learner!r})"
+
+    def mli_propose_weights(self) -> Weights:
+        """The wrapped learner's proposal."""
+        return self.learner.mli_propose_weights()
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """The wrapped learner's test and vote."""
+        return self.learner.mli_test_weights(weights)
+
+    def mli_accept_weights(self, weights: Weights) -> None:
+        """The wrapped learner accepts."""
+        self.learner.mli_accept_weights(weights)
+
+    def mli_get_current_weights(self) -> Weights:
+        """The wrapped learner's current weights."""
+        return self.learner.mli_get_current_weights()
+
+    def check_weights(self, weights: Weights) -> None:
+        """The wrapped learner's check."""
+        self.learner.check_weights(weights)
+
+
+def _summary(attack: str, honest: Weights | None = None) -> Dict[str, Any]:
+    summary = dict(honest.training_summary) if honest and isinstance(honest.training_summary, dict) else {}
+    summary["attack"] = attack
+    return summary
+
+
+class RandomWeightsProposer(BadActor):
+    """Proposes random weights: every float tensor drawn from a normal distribution with std ``scale``."""
+
+    attack = "random weights"
+
+    def __init__(self, learner: MachineLearningInterface, scale: float = 1.0, seed: int = 0):
+        super().__init__(learner)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ValueError(f"scale: got {scale!r}; expected a number > 0 (the std of the random weights)")
+        self.scale, self.generator = scale, torch.Generator().manual_seed(seed)
+
+    def mli_propose_weights(self) -> Weights:
+        """Random tensors shaped like the current weights; does not train."""
+        current = self.learner.mli_get_current_weights().weights
+        garbage = {key: (torch.randn(t.shape, generator=self.generator) * self.scale).to(t.dtype)
+                   if t.is_floating_point() else t.clone() for key, t in current.items()}
+        return Weights(weights=garbage, training_summary=_summary(self.attack))
+
+
+class SignFlipProposer(BadActor):
+    """Trains honestly, then proposes the update reversed: ``current - scale * (trained - current)``."""
+
+    attack = "sign-flipped update"
+
+    def __init__(self, learner: MachineLearningInterface, scale: float = 5.0):
+        super().__init__(learner)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ValueError(f"scale: got {scale!r}; expected a number > 0 (how far to push against the update)")
+        self.scale = scale
+
+    def mli_propose_weights(self) -> Weights:
+        """The honest proposal, pushed the other way."""
+        current = self.learner.mli_get_current_weights().weights
+        honest = self.learner.mli_propose_weights()
+        flipped = {key: current[key] - self.scale * (t - current[key]) if t.is_floating_point() else t
+                   for key, t in honest.weights.items()}
+        return Weights(weights=flipped, training_summary=_summary(self.attack, honest))
+
+
+class FlippedLabels:
+    """A loader whose labels are mirrored: ``label -> n_classes - 1 - label``."""
+
+    def __init__(self, loader: Any, n_classes: int):
+        self.loader, self.n_classes = loader, n_classes
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:  # batch_size, generator, ... of the wrapped loader
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        for inputs, labels in self.loader:
+            yield inputs, self.n_classes - 1 - labels
+
+
+class LabelFlipLearner(BadActor):
+    """Trains on its data with every label mirrored (0 as 9, 1 as 8, ...); proposes the result as usual.
+
+    Wraps a learner with a ``train_loader`` attribute, such as a ``PytorchLearner``.
+    """
+
+    attack = "flipped labels"
+
+    def __init__(self, learner: MachineLearningInterface, n_classes: int = 10):
+        super().__init__(learner)
+        if not hasattr(learner, "train_loader"):
+            raise ValueError(f"learner: got {type(learner).__name__}, which has no train_loader to flip the "
+                             "labels of; wrap a PytorchLearner")
+        if not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(f"n_classes: got {n_classes!r}; expected an integer >= 2")
+        self.n_classes = n_classes
+
+    def mli_propose_weights(self) -> Weights:
+        """Train on flipped labels; the learner's own loader is put back afterwards."""
+        honest_loader = self.learner.train_loader
+        self.learner.train_loader = FlippedLabels(honest_loader, self.n_classes)
+        try:
+            proposal = self.learner.mli_propose_weights()
+        finally:
+            self.learner.train_loader = honest_loader
+        return Weights(weights=proposal.weights, training_summary=_summary(self.attack, proposal))
+
+
+class AlwaysNoVoter(BadActor):
+    """Tests proposals honestly but always votes no."""
+
+    attack = "always votes no"
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """The honest scores with the vote set to False."""
+        tested = self.learner.mli_test_weights(weights)
+        tested.vote = False
+        return tested
+
+
+class AlwaysYesVoter(BadActor):
+    """Tests proposals honestly but always votes yes."""
+
+    attack = "always votes yes"
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """The honest scores with the vote set to True."""
+        tested = self.learner.mli_test_weights(weights)
+        tested.vote = True
+        return tested
+
+
+def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indices: Sequence[int],
+                    bad_actor: Type[BadActor], **options: Any) -> List[MachineLearningInterface]:
+    """A new list in which the learners at ``bad_actor_indices`` are wrapped in ``bad_actor(learner, **options)``.
+
+    >>> from colearn_nb.mnist_learners import make_mnist_learners
+    >>> learners = with_bad_actors(make_mnist_learners(n_learners=3), [2], AlwaysNoVoter)
+    >>> [type(learner).__name__ for learner in learners]
+    ['PytorchLearner', 'PytorchLearner', 'AlwaysNoVoter']
+    """
+    if not (isinstance(bad_actor, type) and issubclass(bad_actor, BadActor)):
+        raise ValueError(f"bad_actor: got {bad_actor!r}; expected a BadActor class, e.g. RandomWeightsProposer")
+    for index in bad_actor_indices:
+        if not isinstance(index, int) or not 0 <= index < len(learners):
+            raise ValueError(f"bad_actor_indices: got {index!r}; expected learner indices in 0..{len(learners) - 1}")
+    return [bad_actor(learner, **options) if i in set(bad_actor_indices) else learner
+            for i, learner in enumerate(learners)]
