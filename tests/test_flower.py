@@ -7,7 +7,8 @@ import pytest
 pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
 
 from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights  # noqa: E402
-from colearn_nb.flower import MnistLearnerFactory, run_flower_simulation  # noqa: E402
+from colearn_nb.flower import LoopbackFederation, MnistLearnerFactory, run_flower_simulation  # noqa: E402
+from colearn_nb.flower.credentials import make_node_keys  # noqa: E402
 from colearn_nb.seeding import seed_everything  # noqa: E402
 from flower.processes import flower_processes, left_running  # noqa: E402
 
@@ -53,3 +54,26 @@ def test_bad_counts_are_refused_before_flower_starts():
         run_flower_simulation(MnistLearnerFactory(n_learners=2), 1, 2)
     with pytest.raises(ValueError, match="n_rounds: got -1"):
         run_flower_simulation(MnistLearnerFactory(n_learners=2), 2, -1)
+
+
+def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
+    """A SuperLink and 3 SuperNodes as processes on 127.0.0.1; a SuperNode with an unregistered key is refused."""
+    before = flower_processes()
+    federation = LoopbackFederation(tmp_path / "federation", n_learners=N_LEARNERS)
+    try:
+        federation.start()
+        stranger_key, _ = make_node_keys(tmp_path / "stranger", "stranger")  # made, never registered
+        stranger = federation.start_supernode(0, stranger_key, max_retries=0)
+        results = federation.run(n_rounds=1, timeout=240)
+        stranger.wait(timeout=60)
+    finally:
+        federation.close()
+    logs = federation.directory / "logs"
+    assert results.to_dict() == in_process_results(MnistLearnerFactory(n_learners=N_LEARNERS), 1).to_dict()
+    superlink_log = (logs / "superlink.log").read_text()
+    assert f"running on https://127.0.0.1:{federation.port}" in superlink_log
+    assert stranger.returncode != 0
+    assert "Failed to activate SuperNode" in (logs / "supernode_0_stranger.log").read_text()
+    assert "No SuperNode found with the given public key" in superlink_log
+    assert all(process.poll() is not None for process in federation.processes)
+    assert left_running(before) == set(), "the deployment left Flower processes running"

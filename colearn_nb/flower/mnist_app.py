@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,6 +18,7 @@ from ..mnist_learners import make_mnist_learners
 from ..seeding import seed_everything
 
 logger = logging.getLogger(__name__)
+__all__ = ["MnistLearnerFactory", "server_app", "client_app"]  # flwr run looks the apps up in __all__
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ def _deployment_server_app():
     """The ServerApp for ``flwr run``: settings from the run config, ``Results`` written as JSON."""
     from flwr.serverapp import ServerApp
 
+    from . import server
     from .server import run_colearn
 
     app = ServerApp()
@@ -63,10 +66,16 @@ def _deployment_server_app():
     @app.main()
     def main(grid, context) -> None:
         config = context.run_config
+        if not config.get("fast-polling", True):
+            server.POLL_INTERVAL_S = None  # Flower's own send_and_receive, for comparison
+        round_ends = [time.time()]  # when the ServerApp started, then the end of every round
         results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
-                              float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)))
+                              float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)),
+                              on_round=lambda _: round_ends.append(time.time()))
         path = Path(str(config.get("results-path", "colearn_results.json")))
-        results.save(path)
+        path.with_suffix(".times.json").write_text(json.dumps({"round_ends": round_ends}))
+        results.save(path.with_suffix(".partial"))
+        path.with_suffix(".partial").replace(path)  # whoever waits for the file sees it whole
         logger.info("%r written to %s", results, path)
 
     return app

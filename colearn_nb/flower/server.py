@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flwr.serverapp import Grid, ServerApp
 
 logger = logging.getLogger(__name__)
-POLL_INTERVAL_S = 0.02  # the Grid's own send_and_receive sleeps 3 s between pulls in deployment
+POLL_INTERVAL_S = 0.02  # the deployment Grid's own send_and_receive sleeps 3 s between pulls
 Decision = Tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
 
 
@@ -33,6 +33,21 @@ def check_counts(n_learners: int, n_rounds: int) -> None:
         raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer >= 0")
 
 
+def send_and_receive(grid: "Grid", messages: List["Message"], timeout: float) -> List["Message"]:
+    """Push ``messages`` and pull their replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``)."""
+    if POLL_INTERVAL_S is None:
+        return list(grid.send_and_receive(messages, timeout=timeout))
+    waiting, replies = set(grid.push_messages(messages)), []
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for reply in grid.pull_messages(list(waiting)):
+            waiting.discard(reply.metadata.reply_to_message_id)
+            replies.append(reply)
+        if waiting:
+            time.sleep(POLL_INTERVAL_S)
+    return replies
+
+
 def exchange(grid: "Grid", contents: Dict[int, "RecordDict"], message_type: str, timeout: float,
              learners: Optional[Sequence[int]] = None, round_index: int = 0) -> Dict[int, "Message"]:
     """Send each node its content and wait for every reply; a failed or missing reply raises.
@@ -42,14 +57,7 @@ def exchange(grid: "Grid", contents: Dict[int, "RecordDict"], message_type: str,
     from flwr.app import Message
 
     messages = [Message(content, dst_node_id=node, message_type=message_type) for node, content in contents.items()]
-    ids = {message_id: node for message_id, node in zip(grid.push_messages(messages), contents)}
-    replies: Dict[int, Message] = {}
-    deadline = time.monotonic() + timeout
-    while len(replies) < len(ids) and time.monotonic() < deadline:
-        for reply in grid.pull_messages([i for i in ids if ids[i] not in replies]):
-            replies[ids[reply.metadata.reply_to_message_id]] = reply
-        if len(replies) < len(ids):
-            time.sleep(POLL_INTERVAL_S)
+    replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(grid, messages, timeout)}
     for node in contents:
         if node not in replies or replies[node].has_error():
             failure = (f"did not answer '{message_type}' within {timeout} s" if node not in replies
@@ -160,7 +168,8 @@ def run_colearn(grid: "Grid", n_learners: int, n_rounds: int, vote_threshold: fl
 
 
 def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
-                    on_results: Optional[Callable[[Results], None]] = None, timeout: float = 300.0) -> "ServerApp":
+                    on_results: Optional[Callable[[Results], None]] = None, timeout: float = 300.0,
+                    on_round: Optional[Callable[[Results], None]] = None) -> "ServerApp":
     """A Flower ``ServerApp`` running ``run_colearn``; ``on_results(results)`` receives the ``Results`` at the end."""
     from flwr.serverapp import ServerApp
 
@@ -170,7 +179,7 @@ def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
 
     @app.main()
     def main(grid: "Grid", context) -> None:
-        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout)
+        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout, on_round)
         if on_results is not None:
             on_results(results)
 

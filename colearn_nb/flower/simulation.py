@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator, List
+from typing import Callable, Iterator, List, Optional
 
 from ..results import Results
 from .client import LearnerFn, make_client_app
@@ -35,12 +35,14 @@ def _flower_logging(verbose: bool) -> Iterator[None]:
 
 
 def run_flower_simulation(make_learner: LearnerFn, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
-                          num_cpus_per_learner: float = 2, timeout: float = 300.0, verbose: bool = False) -> Results:
+                          num_cpus_per_learner: float = 2, timeout: float = 300.0, verbose: bool = False,
+                          on_round: Optional[Callable[[Results], None]] = None) -> Results:
     """Run collective learning on Flower's simulation engine: one SuperNode per learner, each a separate process.
 
     ``make_learner(partition_id)`` builds learner ``partition_id`` inside the simulation's worker
     processes (it must be picklable). Returns the same ``Results`` as the in-process driver.
-    ``num_cpus_per_learner`` is the share of CPUs Ray gives each ClientApp (fewer: more run at once).
+    ``num_cpus_per_learner`` is the share of CPUs Ray gives each ClientApp (fewer: more run at once);
+    ``on_round(results)`` is called in this process after every round (e.g. to plot live).
     """
     check_counts(n_learners, n_rounds)
     require_flwr()
@@ -48,7 +50,7 @@ def run_flower_simulation(make_learner: LearnerFn, n_learners: int, n_rounds: in
     from flwr.simulation import run_simulation
 
     collected: List[Results] = []
-    server_app = make_server_app(n_learners, n_rounds, vote_threshold, collected.append, timeout)
+    server_app = make_server_app(n_learners, n_rounds, vote_threshold, collected.append, timeout, on_round)
     backend_config = {"client_resources": {"num_cpus": num_cpus_per_learner, "num_gpus": 0.0}}
     with _flower_logging(verbose):
         run_simulation(server_app=server_app, client_app=make_client_app(make_learner), num_supernodes=n_learners,

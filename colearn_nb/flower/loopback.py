@@ -1,0 +1,241 @@
+"""A whole Flower deployment on one machine: a SuperLink and SuperNodes as separate processes on 127.0.0.1.
+
+TLS with a certificate authority made on the spot, SuperNode authentication with keys
+registered at the SuperLink, and ``flwr run`` of the MNIST app. Every process starts in its
+own process group and is ended by that group's id; nothing is left running after ``close``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..results import Results
+from .credentials import TLSFiles, make_node_keys, make_tls_files
+from .environment import QUIET_ENVIRONMENT, require_flwr
+
+logger = logging.getLogger(__name__)
+APP_TOML = """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "colearn-mnist"
+version = "1.0.0"
+description = "Collective learning on MNIST with colearn_nb"
+# Every machine installs colearn_nb[flower] itself: runtime dependency installation stays off.
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "colearn-nb"
+
+[tool.flwr.app.components]
+serverapp = "colearn_nb.flower.mnist_app:server_app"
+clientapp = "colearn_nb.flower.mnist_app:client_app"
+
+[tool.flwr.app.config]
+n-learners = {n_learners}
+n-rounds = {n_rounds}
+vote-threshold = {vote_threshold}
+seed = {seed}
+learning-rate = 0.001
+timeout = {timeout}
+results-path = "{results_path}"
+fast-polling = {fast_polling}
+"""
+
+
+def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
+                     seed: int = 0, results_path: str | Path = "colearn_results.json",
+                     timeout: float = 300.0, fast_polling: bool = True) -> Path:
+    """Write the Flower app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps); returns it.
+
+    >>> import tempfile
+    >>> app = write_flower_app(tempfile.mkdtemp(), n_learners=3, n_rounds=2)
+    >>> "n-learners = 3" in (app / "pyproject.toml").read_text()
+    True
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pyproject.toml").write_text(APP_TOML.format(
+        n_learners=n_learners, n_rounds=n_rounds, vote_threshold=float(vote_threshold), seed=seed,
+        timeout=float(timeout), results_path=Path(results_path).resolve().as_posix(),
+        fast_polling=str(bool(fast_polling)).lower()))
+    (directory / "README.md").write_text("Collective learning on MNIST: the apps live in colearn_nb.flower.\n")
+    return directory
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen) -> None:
+    """Wait until something listens on 127.0.0.1:``port``; raise if ``process`` ended or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} ended with code {process.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def end_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """End the process group ``process`` leads (SIGTERM, then SIGKILL after ``grace_s``), by its id."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                process.wait(timeout=0.1)
+                os.killpg(process.pid, 0)  # the leader ended: are others in its group still there?
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                return
+
+
+class LoopbackFederation:
+    """A SuperLink and ``n_learners`` SuperNodes on 127.0.0.1 with TLS and SuperNode authentication.
+
+    ``fast=True`` sets SuperExec's task polling to 0.05 s (Flower's default: 1 s) and the ServerApp's
+    polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s).
+
+        with LoopbackFederation("flower_run", n_learners=3) as federation:
+            results = federation.run(n_rounds=2)
+    """
+
+    def __init__(self, directory: str | Path, n_learners: int = 3, fast: bool = True, start_timeout: float = 120.0):
+        require_flwr()
+        self.directory, self.n_learners, self.fast = Path(directory).resolve(), n_learners, fast
+        self.start_timeout = start_timeout
+        self.processes: List[subprocess.Popen] = []
+        self.port = free_port()  # the SuperLink's one HTTPS port: Fleet, Control and Runtime APIs
+        self.tls: Optional[TLSFiles] = None
+
+    def __repr__(self) -> str:
+        running = sum(p.poll() is None for p in self.processes)
+        return f"LoopbackFederation({self.n_learners} learners, {running} processes running, in {self.directory})"
+
+    def environment(self) -> Dict[str, str]:
+        """The environment of every Flower process: quiet, offline, FLWR_HOME inside ``directory``."""
+        env = dict(os.environ, **QUIET_ENVIRONMENT, FLWR_HOME=str(self.directory / "flwr_home"))
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        if self.fast:
+            env["FLWR_SUPEREXEC_TASK_POLL_INTERVAL"] = "0.05"
+        return env
+
+    def start_process(self, command: List[str], log_name: str) -> subprocess.Popen:
+        """Start ``command`` in its own process group, its output in ``logs/<log_name>.log``."""
+        (self.directory / "logs").mkdir(parents=True, exist_ok=True)
+        with open(self.directory / "logs" / f"{log_name}.log", "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.environment(),
+                                       cwd=self.directory, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def flwr(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """Run the ``flwr`` command line (in its own process group) and return what it printed."""
+        command, log_name = [str(Path(sys.executable).parent / "flwr"), *args], f"flwr_{args[0]}_{len(self.processes)}"
+        process = self.start_process(command, log_name)
+        try:
+            process.wait(timeout=timeout)
+        finally:
+            end_process_group(process)
+        log = (self.directory / "logs" / f"{log_name}.log").read_text(errors="replace")
+        return subprocess.CompletedProcess(command, process.returncode, log)
+
+    def write_connection(self) -> None:
+        """The ``flwr`` command line's connection to this SuperLink, named ``loopback``, with its CA."""
+        home = self.directory / "flwr_home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            '[superlink]\ndefault = "loopback"\n\n[superlink.loopback]\n'
+            f'address = "127.0.0.1:{self.port}"\n'
+            f'root-certificates = "{self.tls.ca_certificate.as_posix()}"\n')
+
+    def start_superlink(self) -> subprocess.Popen:
+        """The SuperLink with TLS and SuperNode authentication on; returns once its control API listens."""
+        self.tls = make_tls_files(self.directory / "tls")
+        self.write_connection()
+        process = self.start_process([
+            str(Path(sys.executable).parent / "flower-superlink"), "--ssl-ca-certfile", str(self.tls.ca_certificate),
+            "--ssl-certfile", str(self.tls.server_certificate), "--ssl-keyfile", str(self.tls.server_key),
+            "--enable-supernode-auth", "--disable-runtime-dependency-installation",
+            "--host", "127.0.0.1", "--port", str(self.port)], "superlink")
+        wait_for_port(self.port, self.start_timeout, process)
+        return process
+
+    def register(self, public_key: Path) -> None:
+        """Register a SuperNode's public key at the SuperLink (``flwr supernode register``)."""
+        done = self.flwr("supernode", "register", str(public_key), "loopback")
+        if done.returncode != 0:
+            raise RuntimeError(f"flwr supernode register {public_key} failed: {done.stdout[-2000:]}")
+
+    def start_supernode(self, partition_id: int, private_key: Path, max_retries: Optional[int] = None) -> subprocess.Popen:
+        """A SuperNode for learner ``partition_id``, authenticating with ``private_key``, over TLS."""
+        command = [str(Path(sys.executable).parent / "flower-supernode"),
+                   "--root-certificates", str(self.tls.ca_certificate),
+                   "--superlink", f"127.0.0.1:{self.port}", "--auth-supernode-private-key", str(private_key),
+                   "--node-config", f"partition-id={partition_id} num-partitions={self.n_learners}",
+                   "--host", "127.0.0.1", "--port", str(free_port())]
+        if max_retries is not None:
+            command += ["--max-retries", str(max_retries), "--max-wait-time", "20"]
+        return self.start_process(command, f"supernode_{partition_id}_{private_key.name}")
+
+    def start(self) -> "LoopbackFederation":
+        """Start the SuperLink, register one key per learner and start its SuperNode."""
+        self.start_superlink()
+        for partition_id in range(self.n_learners):
+            private_key, public_key = make_node_keys(self.directory / "keys", f"node{partition_id}")
+            self.register(public_key)
+            self.start_supernode(partition_id, private_key)
+        return self
+
+    def run(self, n_rounds: int, vote_threshold: float = 0.5, seed: int = 0, timeout: float = 300.0) -> Results:
+        """``flwr run`` the MNIST app on this federation and return its ``Results`` once written."""
+        results_path = self.directory / f"results_{len(self.processes)}.json"
+        app = write_flower_app(self.directory / "app", self.n_learners, n_rounds, vote_threshold, seed,
+                               results_path, timeout, fast_polling=self.fast)
+        submitted = self.flwr("run", str(app), "loopback", "--format", "json")
+        if submitted.returncode != 0 or '"success": true' not in submitted.stdout:
+            raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}")
+        deadline = time.monotonic() + timeout
+        while not results_path.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no results in {results_path} after {timeout} s; see {self.directory / 'logs'}")
+            time.sleep(0.1)
+        return Results.load(results_path)
+
+    def close(self) -> None:
+        """End every process this federation started, each by its process group id."""
+        for process in reversed(self.processes):
+            end_process_group(process)
+
+    def __enter__(self) -> "LoopbackFederation":
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
