@@ -1,6 +1,8 @@
 """colearn_nb: collective learning, small enough to read, fast enough to teach with."""
 from .checkpoint import load_checkpoint, save_checkpoint
+from .dashboard import Dashboard
 from .data import LearnerLoaders, TensorLoader, learner_loaders, prepare_data_split_list, split_dataset
+from .live import LivePlot, run_rounds
 from .metrics import auc_from_logits, binary_accuracy_from_logits, categorical_accuracy
 from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
 from .plot import ColearnPlot, plot_results, plot_votes
@@ -20,4 +22,5 @@ __all__ = [
     "categorical_accuracy", "binary_accuracy_from_logits", "auc_from_logits",
     "prepare_data_split_list", "split_dataset", "learner_loaders", "LearnerLoaders", "TensorLoader",
     "plot_results", "plot_votes", "ColearnPlot", "seed_everything", "save_checkpoint", "load_checkpoint",
+    "LivePlot", "run_rounds", "Dashboard",
 ]

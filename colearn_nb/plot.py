@@ -101,10 +101,8 @@ def draw_votes(ax: Axes, results: Results) -> None:
         ax.scatter(*zip(*rejected), marker="X", c="red", s=120, label="proposer, rejected")
     ax.set_yticks(range(n_learners), [f"learner {i}" for i in range(n_learners)])
     ax.set_xticks(range(0, n_rounds, max(1, n_rounds // 20)))
-    ax.set_xticks(np.arange(-0.5, n_rounds, 1), minor=True)
-    ax.set_yticks(np.arange(-0.5, n_learners, 1), minor=True)
-    ax.grid(which="minor", color="w", linestyle="-", linewidth=2)
-    ax.tick_params(which="minor", length=0)
+    ax.vlines(np.arange(-0.5, n_rounds, 1), -0.5, n_learners - 0.5, colors="w", linewidth=2)
+    ax.hlines(np.arange(-0.5, n_learners, 1), -0.5, n_rounds - 0.5, colors="w", linewidth=2)
     ax.set_xlabel("training round")
     handles = [Patch(color=VOTE_COLOURS[k], label=label) for k, label in
                ((True, "yes"), (False, "no"), (None, "no vote"))]
