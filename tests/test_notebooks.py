@@ -119,22 +119,24 @@ def parse_requirements() -> dict:
     """{name: (operator, version)} from requirements.txt."""
     requirements = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)\s*(==|>=)\s*([\w.]+)", line.split("#")[0].strip())
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*(==|>=)\s*([\w.]+)", line.split("#")[0].strip())
         if match:
-            requirements[match[1].lower()] = (match[2], match[3])
+            requirements[match[1].lower()] = (match[3], match[4])
     return requirements
 
 
 def parse_environment() -> dict:
-    """{name: version spec} from binder/environment.yml (conda match specs: name=version=build or name>=version)."""
+    """{name: version spec} from binder/environment.yml: conda match specs (name=version=build, name>=version)
+    and the pip section (name[extras]==version)."""
     import yaml
 
     environment = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())
     assert environment["channels"][0] == "conda-forge"
     specs = {}
     for dependency in environment["dependencies"]:
-        match = re.match(r"^([A-Za-z0-9_.-]+)\s*(.*)$", dependency)
-        specs[match[1].lower()] = match[2]
+        for item in dependency["pip"] if isinstance(dependency, dict) else [dependency]:
+            match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*(.*)$", item)
+            specs[match[1].lower()] = match[3]
     return specs
 
 
