@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple, Type
 import torch
 
 from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
-from .results import Result, Results
+from .results import Result, Results  # noqa: F401 (Result: used by the doctest)
 
 
 class BadActor(MachineLearningInterface):
