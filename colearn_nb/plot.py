@@ -14,14 +14,13 @@ from matplotlib.ticker import MaxNLocator
 from .results import Results
 
 VOTE_COLOURS = {True: (0.80, 1.00, 0.80), False: (1.00, 0.60, 0.60), None: (0.85, 0.85, 0.85)}
-NON_GUI_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+GUI_BACKEND_PREFIXES = ("qt", "tk", "gtk", "wx", "macosx")
 _reused: Dict[str, Figure] = {}  # plot_results / plot_votes without ax= redraw one figure each
 
 
 def _gui_backend() -> bool:
-    """True when matplotlib draws into windows (not Agg, not a notebook's inline backend)."""
-    backend = matplotlib.get_backend().lower()
-    return backend not in NON_GUI_BACKENDS and not backend.startswith("module://")
+    """True when matplotlib draws into windows (Qt, Tk, GTK, wx, macOS), not files or notebooks."""
+    return matplotlib.get_backend().lower().startswith(GUI_BACKEND_PREFIXES)
 
 
 def _in_notebook() -> bool:
@@ -31,12 +30,23 @@ def _in_notebook() -> bool:
 
 
 def new_figure(**kwargs) -> Figure:
-    """A figure outside pyplot's registry, unless a window backend is in use."""
+    """A figure outside pyplot's registry, unless a window backend is in use; shown as PNG in a notebook."""
     if _gui_backend():
         import matplotlib.pyplot as plt
 
         return plt.figure(**kwargs)
+    if _in_notebook():
+        _show_figures_as_png()
     return Figure(**kwargs)
+
+
+def _show_figures_as_png() -> None:
+    """Let a notebook display a plain ``Figure`` as a picture (pyplot's inline backend does it only for its own)."""
+    from IPython import get_ipython
+    from IPython.core.pylabtools import print_figure
+
+    formatter = get_ipython().display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
 
 
 def show(*figures: Figure, block: bool = False) -> None:
