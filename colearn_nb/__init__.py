@@ -6,6 +6,7 @@ from .live import LivePlot, run_rounds
 from .metrics import auc_from_logits, binary_accuracy_from_logits, categorical_accuracy
 from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
 from .plot import ColearnPlot, plot_results, plot_votes
+from .privacy import DiffPrivConfig
 from .pytorch_learner import PytorchLearner
 from .results import Result, Results, print_results
 from .seeding import seed_everything
@@ -22,5 +23,5 @@ __all__ = [
     "categorical_accuracy", "binary_accuracy_from_logits", "auc_from_logits",
     "prepare_data_split_list", "split_dataset", "learner_loaders", "LearnerLoaders", "TensorLoader",
     "plot_results", "plot_votes", "ColearnPlot", "seed_everything", "save_checkpoint", "load_checkpoint",
-    "LivePlot", "run_rounds", "Dashboard",
+    "LivePlot", "run_rounds", "Dashboard", "DiffPrivConfig",
 ]

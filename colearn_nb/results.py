@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
+from .privacy import format_budget
+
 
 @dataclass
 class Result:
@@ -143,6 +145,7 @@ def format_results(results: Results) -> str:
     for i, (v, vs, ts) in enumerate(zip(last.votes, last.vote_scores, last.test_scores)):
         rows.append(f"{i:>7}  {vote_word.get(v, str(v)):>4}  {_fmt(vs):>10}  {_fmt(ts):>10}")
     rows.append(f"{'mean':>7}  {'':>4}  {_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
+    rows += [line for line in map(format_budget, last.training_summaries) if line] + last.errors
     return "\n".join([head] + rows)
 
 

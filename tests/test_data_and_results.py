@@ -166,3 +166,14 @@ def test_unknown_split_method_and_bad_alpha_are_refused():
         split_dataset(data, 2, method="random")
     with pytest.raises(ValueError, match="alpha: got 0"):
         split_dataset(data, 2, method="dirichlet", alpha=0)
+
+
+def test_print_results_shows_privacy_budget_and_errors(capsys):
+    results = small_results()
+    results.data[-1].training_summaries = [{"dp_budget": {"target_epsilon": 5.0, "consumed_epsilon": 1.25,
+                                                          "target_delta": 1e-5, "consumed_delta": 1e-5}}]
+    results.data[-1].errors = ["learner 2 failed in round 3 while testing the proposal: boom"]
+    print_results(results)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == ["privacy: epsilon 1.25 of 5 spent (delta 1e-05)",
+                          "learner 2 failed in round 3 while testing the proposal: boom"]
