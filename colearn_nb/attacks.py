@@ -147,28 +147,28 @@ class LabelFlipLearner(BadActor):
         return Weights(weights=proposal.weights, training_summary=_summary(self.attack, proposal))
 
 
-class AlwaysNoVoter(BadActor):
+class FixedVoter(BadActor):
+    """Tests proposals honestly but votes ``fixed_vote`` whatever the scores."""
+
+    fixed_vote: bool
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """The honest scores with the vote replaced."""
+        tested = self.learner.mli_test_weights(weights)
+        tested.vote = self.fixed_vote
+        return tested
+
+
+class AlwaysNoVoter(FixedVoter):
     """Tests proposals honestly but always votes no."""
 
-    attack = "always votes no"
-
-    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
-        """The honest scores with the vote set to False."""
-        tested = self.learner.mli_test_weights(weights)
-        tested.vote = False
-        return tested
+    attack, fixed_vote = "always votes no", False
 
 
-class AlwaysYesVoter(BadActor):
+class AlwaysYesVoter(FixedVoter):
     """Tests proposals honestly but always votes yes."""
 
-    attack = "always votes yes"
-
-    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
-        """The honest scores with the vote set to True."""
-        tested = self.learner.mli_test_weights(weights)
-        tested.vote = True
-        return tested
+    attack, fixed_vote = "always votes yes", True
 
 
 def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indices: Sequence[int],

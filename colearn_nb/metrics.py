@@ -10,7 +10,7 @@ def categorical_accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     >>> categorical_accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
     0.5
     """
-    return (outputs.argmax(dim=1) == labels).float().mean().item()
+    return (outputs.argmax(dim=1) == labels).double().mean().item()
 
 
 def binary_accuracy_from_logits(outputs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -20,7 +20,7 @@ def binary_accuracy_from_logits(outputs: torch.Tensor, labels: torch.Tensor) -> 
     0.6666666666666666
     """
     predictions = (outputs.reshape(-1) > 0).long()
-    return (predictions == labels.reshape(-1).long()).float().mean().item()
+    return (predictions == labels.reshape(-1).long()).double().mean().item()
 
 
 def auc_from_logits(outputs: torch.Tensor, labels: torch.Tensor) -> float:

@@ -7,6 +7,7 @@ import matplotlib
 import pytest
 import torch
 
+collect_ignore = ["seed_tutorial"]  # code written for colearn; test_seed_tutorial.py ports and runs it
 matplotlib.use("Agg")
 os.environ.setdefault("COLEARN_NB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
