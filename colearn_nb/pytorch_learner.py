@@ -156,8 +156,9 @@ class PytorchLearner(MachineLearningInterface):
     def state_dict(self) -> dict:
         """Model and optimizer state, current vote score and loader shuffling state (tensors and plain data)."""
         loaders = {name: loader.generator.get_state() for name, loader in self._loaders() if hasattr(loader, "generator")}
+        privacy_history = [list(step) for step in self.privacy.accountant.history] if self.privacy else []
         return {"model": self._state_copy(), "optimizer": self.optimizer.state_dict(),
-                "vote_score": self.vote_score, "loaders": loaders}
+                "vote_score": self.vote_score, "loaders": loaders, "privacy_history": privacy_history}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` saved; checks the weights first so a mismatch changes nothing."""
@@ -168,6 +169,8 @@ class PytorchLearner(MachineLearningInterface):
         for name, loader in self._loaders():
             if name in state["loaders"]:
                 loader.generator.set_state(state["loaders"][name])
+        if self.privacy is not None:  # the epsilon already spent stays spent
+            self.privacy.accountant.history = [tuple(step) for step in state.get("privacy_history", [])]
         self._last_tested = (None, math.nan)
 
     def _loaders(self):

@@ -92,3 +92,21 @@ def test_rounds_carry_the_proposers_budget_and_private_learners_share_weights_wi
     summaries = [collective_learning_round(learners, 0.5, r).training_summaries[0] for r in range(3)]
     assert [("dp_budget" in s) for s in summaries] == [True, True, False]
     assert 0 < summaries[0]["dp_budget"]["consumed_epsilon"] < 10.0
+
+
+@needs_opacus
+def test_a_checkpoint_keeps_the_epsilon_already_spent(tmp_path):
+    from colearn_nb import Results, load_checkpoint, save_checkpoint
+
+    config = DiffPrivConfig(target_epsilon=50.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.0)
+    torch.manual_seed(0)
+    learners = [make_learner(diff_priv_config=config), make_learner(seed=1, diff_priv_config=config)]
+    learners[0].mli_propose_weights()
+    spent = learners[0].privacy.epsilon()
+    assert spent > 0
+    save_checkpoint(tmp_path / "dp.ckpt", learners, Results())
+    torch.manual_seed(0)
+    fresh = [make_learner(diff_priv_config=config), make_learner(seed=1, diff_priv_config=config)]
+    assert fresh[0].privacy.epsilon() == 0
+    load_checkpoint(tmp_path / "dp.ckpt", fresh)
+    assert fresh[0].privacy.epsilon() == pytest.approx(spent) and fresh[1].privacy.epsilon() == 0
