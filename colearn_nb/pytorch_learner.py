@@ -178,19 +178,17 @@ class PytorchLearner(MachineLearningInterface):
 
     # -- the interface ----------------------------------------------------------------------
     def mli_propose_weights(self) -> Weights:
-        """Train from the current weights and return the result; the current weights are put back."""
-        current = self._state_copy()
+        """Train a copy of the current weights and return it; the current weights are never touched."""
+        proposal = self._state_copy()
         if self.privacy is not None and self.privacy.budget_exceeded():
-            return Weights(weights=current, training_summary=self.privacy.refusal_summary())
+            return Weights(weights=proposal, training_summary=self.privacy.refusal_summary())
         if self.need_reset_optimizer:
             self.reset_optimizer()
-        try:
+        with self._weights_swapped_in(proposal):  # training updates the copy in place
             summary = self.train()
-            if self.privacy is not None:
-                summary["dp_budget"] = self.privacy.budget()
-            return Weights(weights=self._state_copy(), training_summary=summary)
-        finally:
-            self._load(current)
+        if self.privacy is not None:
+            summary["dp_budget"] = self.privacy.budget()
+        return Weights(weights=proposal, training_summary=summary)
 
     def mli_test_weights(self, weights: Weights) -> ProposedWeights:
         """Score ``weights`` on the vote and test loaders and vote; the current weights are put back."""
