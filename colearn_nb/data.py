@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, List, NamedTuple, Sequence, Sized, Tuple
+from typing import Iterator, List, NamedTuple, Sized, Tuple
 
 import numpy as np
 import torch

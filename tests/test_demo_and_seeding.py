@@ -4,18 +4,13 @@ import sys
 
 import pytest
 
-from colearn_nb import Results, collective_learning_round, initial_result, seed_everything, set_equal_weights
+from colearn_nb import Results, run_rounds, seed_everything
 from colearn_nb.mnist_learners import make_mnist_learners
 
 
 def run_seeded(seed, n_rounds=3):
     seed_everything(seed)
-    learners = make_mnist_learners(n_learners=3, seed=seed)
-    set_equal_weights(learners)
-    results = Results([initial_result(learners)])
-    for round_index in range(n_rounds):
-        results.data.append(collective_learning_round(learners, 0.5, round_index))
-    return results
+    return run_rounds(make_mnist_learners(n_learners=3, seed=seed), n_rounds, plot=False, progress=False)
 
 
 def test_one_seed_gives_identical_results_twice():

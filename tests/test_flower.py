@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
 
-from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights  # noqa: E402
+from colearn_nb import Results, run_rounds  # noqa: E402
 from colearn_nb.flower import LoopbackFederation, MnistLearnerFactory, run_flower_simulation  # noqa: E402
 from colearn_nb.flower.credentials import make_node_keys  # noqa: E402
 from colearn_nb.seeding import seed_everything  # noqa: E402
@@ -28,11 +28,7 @@ def in_process_results(factory: MnistLearnerFactory, n_rounds: int) -> Results:
     """The reference: the same learners driven by the in-process round functions."""
     seed_everything(factory.seed)
     learners = [factory(i) for i in range(factory.n_learners)]
-    set_equal_weights(learners)
-    results = Results([initial_result(learners)])
-    for round_index in range(n_rounds):
-        results.data.append(collective_learning_round(learners, 0.5, round_index))
-    return results
+    return run_rounds(learners, n_rounds, vote_threshold=0.5, plot=False, progress=False)
 
 
 def test_simulation_gives_the_in_process_results():

@@ -6,7 +6,6 @@ own process group and is ended by that group's id; nothing is left running after
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
