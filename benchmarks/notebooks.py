@@ -74,6 +74,9 @@ def run_notebook(path: Path) -> tuple[float, float, int]:
 
 def main(paths: list[str]) -> None:
     os.environ.setdefault("COLEARN_NB_OFFLINE", "1")
+    if any(p in ("-h", "--help") for p in paths):
+        print(__doc__)
+        return
     notebooks = [Path(p) for p in paths] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'notebook':<28} {'seconds':>8} {'CPU s':>8} {'peak MB':>8}")

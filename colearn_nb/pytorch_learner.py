@@ -119,6 +119,7 @@ class PytorchLearner(MachineLearningInterface):
             self.optimizer.step()
             total_loss += loss.detach()
             n_batches += 1
+        self.optimizer.zero_grad(set_to_none=True)  # frees gradients (and DP-SGD's per-sample ones) between rounds
         if n_batches == 0:
             raise ValueError("train_loader: yielded no batches; give this learner some training data")
         return {"n_train_batches": n_batches, "mean_train_loss": total_loss.item() / n_batches}

@@ -119,3 +119,8 @@ def test_learner_on_cuda():
     scored = learner.mli_test_weights(proposal)
     learner.mli_accept_weights(proposal)
     assert same(state(learner), proposal.weights) and math.isfinite(scored.vote_score)
+
+
+def test_no_gradients_are_kept_between_rounds(learner):
+    learner.mli_propose_weights()
+    assert all(p.grad is None for p in learner.model.parameters()), "gradients would cost memory in every learner"
