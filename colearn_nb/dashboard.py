@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from .checks import check_n_learners, check_vote_threshold
 from .live import LivePlot
 from .ml_interface import MachineLearningInterface
-from .results import Result, Results, _fmt, _mean
+from .results import Result, Results, _fmt, _mean, round_headline
 from .training import collective_learning_round, initial_result, set_equal_weights
 
 log = logging.getLogger(__name__)
@@ -22,13 +22,7 @@ def status_line(results: Results) -> str:
     >>> status_line(Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])]))
     'Round 0: initial scores, mean test score 0.4500'
     """
-    last, round_index = results.data[-1], len(results.data) - 1
-    if last.block_proposer is None:
-        return f"Round {round_index}: initial scores, mean test score {_mean(last.test_scores):.4f}"
-    n_yes = sum(v is True for v in last.votes)
-    verdict = "accepted" if last.vote else "rejected"
-    return (f"Round {round_index}: learner {last.block_proposer} proposed, {verdict} "
-            f"({n_yes} of {len(last.votes) - 1} yes), mean test score {_mean(last.test_scores):.4f}")
+    return f"{round_headline(results)}, mean test score {_mean(results.data[-1].test_scores):.4f}"
 
 
 def votes_table(result: Result) -> str:

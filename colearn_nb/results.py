@@ -129,17 +129,21 @@ def _fmt(x: Any) -> str:
     return f"{x:.4f}" if isinstance(x, float) and math.isfinite(x) else str(x)
 
 
+def round_headline(results: Results) -> str:
+    """The last round in words: its index, who proposed, accepted or not and the yes votes."""
+    last, round_index = results.data[-1], len(results.data) - 1
+    if last.block_proposer is None:
+        return f"Round {round_index}: initial scores"
+    yes = sum(v is True for v in last.votes)
+    return (f"Round {round_index}: learner {last.block_proposer} proposed, "
+            f"{'accepted' if last.vote else 'rejected'} ({yes} of {len(last.votes) - 1} voted yes)")
+
+
 def format_results(results: Results) -> str:
     """The latest round as a table (text)."""
     if not results.data:
         return "no rounds yet"
-    last, round_index = results.data[-1], len(results.data) - 1
-    if last.block_proposer is None:
-        head = f"Round {round_index}: initial scores"
-    else:
-        yes = sum(v is True for v in last.votes)
-        head = (f"Round {round_index}: learner {last.block_proposer} proposed, "
-                f"{'accepted' if last.vote else 'rejected'} ({yes} of {len(last.votes) - 1} voted yes)")
+    last, head = results.data[-1], round_headline(results)
     vote_word = {True: "yes", False: "no", None: "-"}
     rows = [f"{'learner':>7}  {'vote':>4}  {'vote score':>10}  {'test score':>10}"]
     for i, (v, vs, ts) in enumerate(zip(last.votes, last.vote_scores, last.test_scores)):
