@@ -28,6 +28,12 @@ def check_positive_or_none(name: str, value: Any) -> None:
         raise ValueError(f"{name}: got {value!r}; expected an integer >= 1, or None for all batches")
 
 
+def check_n_rounds(n_rounds: Any) -> None:
+    """Refuse a number of rounds that is not an integer >= 0."""
+    if not isinstance(n_rounds, int) or isinstance(n_rounds, bool) or n_rounds < 0:
+        raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer >= 0")
+
+
 def check_on_error(on_error: Any) -> None:
     """Refuse an unknown ``on_error`` policy."""
     if on_error not in ("raise", "abstain"):

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence, Union
 
 from matplotlib.figure import Figure
 
-from .checks import check_n_learners, check_vote_threshold
+from .checks import check_n_learners, check_n_rounds, check_vote_threshold
 from .ml_interface import MachineLearningInterface
 from .plot import _in_notebook, draw_scores, draw_votes
 from .results import Results
@@ -125,11 +125,6 @@ class LivePlot:
         return self.last_frame
 
 
-def _check_n_rounds(n_rounds: object) -> None:
-    if not isinstance(n_rounds, int) or isinstance(n_rounds, bool) or n_rounds < 0:
-        raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer >= 0")
-
-
 def _start_results(learners: Sequence[MachineLearningInterface], results: Optional[Results]) -> Results:
     """Fresh results from equal weights, or the given ones to continue."""
     if results is None:
@@ -163,7 +158,7 @@ def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote
     (3, 1)
     """
     check_n_learners(learners)
-    _check_n_rounds(n_rounds)
+    check_n_rounds(n_rounds)
     check_vote_threshold(vote_threshold)
     live = _live_plot(plot, score_name)
     results = _start_results(learners, results)

@@ -43,18 +43,27 @@ def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface]
     with blame(proposer, round_index, "proposing"):
         proposal = learners[proposer].mli_propose_weights()
 
-    proposed_weights_list = [test_proposal(learner, i, proposal, round_index, on_error)
+    proposed_weights_list = [score_proposal(learner, i, proposal, round_index, on_error)
                              for i, learner in enumerate(learners)]
     proposed_weights_list[proposer].vote = None
 
-    approves = sum(pw.vote is True for pw in proposed_weights_list)
-    vote = approves >= (len(learners) - 1) * vote_threshold
+    vote = is_accepted([pw.vote for pw in proposed_weights_list], vote_threshold)
     if vote:
         accept_everywhere(learners, proposal, round_index)
     return proposed_weights_list, vote
 
 
-def test_proposal(learner: MachineLearningInterface, learner_index: int, proposal: Weights, round_index: int,
+def is_accepted(votes: Sequence[object], vote_threshold: float) -> bool:
+    """The rule: ``approves >= (n_learners - 1) * vote_threshold``, where only True counts as approving.
+
+    >>> is_accepted([None, True, False, True, False], 0.5), is_accepted([None, True, False], 1.0)
+    (True, False)
+    """
+    approves = sum(vote is True for vote in votes)
+    return approves >= (len(votes) - 1) * vote_threshold
+
+
+def score_proposal(learner: MachineLearningInterface, learner_index: int, proposal: Weights, round_index: int,
                   on_error: str) -> ProposedWeights:
     """The learner's test of the proposal; a failure raises, or abstains as a no vote with the error kept."""
     try:

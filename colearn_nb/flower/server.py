@@ -11,9 +11,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..checks import check_vote_threshold
+from ..checks import check_n_rounds, check_vote_threshold
 from ..results import Result, Results
-from ..standalone_driver import LearnerError
+from ..standalone_driver import LearnerError, is_accepted
 from .records import record_to_scores, record_to_summary
 
 if TYPE_CHECKING:
@@ -29,8 +29,7 @@ def check_counts(n_learners: int, n_rounds: int) -> None:
     """Refuse fewer than 2 learners or a negative number of rounds."""
     if not isinstance(n_learners, int) or n_learners < 2:
         raise ValueError(f"n_learners: got {n_learners!r}; collective learning needs at least 2 learners")
-    if not isinstance(n_rounds, int) or n_rounds < 0:
-        raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer >= 0")
+    check_n_rounds(n_rounds)
 
 
 def send_and_receive(grid: "Grid", messages: List["Message"], timeout: float) -> List["Message"]:
@@ -136,7 +135,7 @@ def voting_round(grid: "Grid", nodes: Sequence[int], round_index: int, vote_thre
     scores = [record_to_scores((proposal if i == proposer else replies[node].content)["scores"])
               for i, node in enumerate(nodes)]
     votes = [None if i == proposer else s["vote"] for i, s in enumerate(scores)]
-    accepted = sum(v is True for v in votes) >= (len(nodes) - 1) * vote_threshold
+    accepted = is_accepted(votes, vote_threshold)
     summary = record_to_summary(proposal["summary"])
     return Result(vote=accepted, votes=votes, vote_scores=[s["vote_score"] for s in scores],
                   test_scores=[s["test_score"] for s in scores],
