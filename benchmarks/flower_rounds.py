@@ -8,8 +8,9 @@ Adam lr 1e-3, ``num_test_batches=2``), vote threshold 0.5, CPU. A round's time i
 the ends of two successive rounds (the first round, which follows the set-up, is not counted);
 start-up is the time from the call to the end of the first round. Every mode's Results must equal
 the in-process ones, otherwise the script stops. Deployment: a SuperLink and SuperNodes on
-127.0.0.1 with TLS and SuperNode authentication, once with Flower's default polling and once with
-the fast settings (``LoopbackFederation(fast=True)``).
+127.0.0.1 with TLS and SuperNode authentication: Flower's defaults (a new ClientApp process per
+message, default polling), fast polling alone, and fast polling with a long-lived ClientApp worker
+per SuperNode (``LoopbackFederation(fast=True, isolation="process")``, the default).
 """
 from __future__ import annotations
 
@@ -49,10 +50,11 @@ def simulation(factory: MnistLearnerFactory, n_rounds: int) -> Tuple[Results, Ti
     return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:])])
 
 
-def deployment(factory: MnistLearnerFactory, n_rounds: int, fast: bool, directory: Path) -> Tuple[Results, Timing]:
+def deployment(factory: MnistLearnerFactory, n_rounds: int, fast: bool, isolation: str,
+               directory: Path) -> Tuple[Results, Timing]:
     """A loopback deployment; round ends as written by the ServerApp next to its results."""
     started = time.time()
-    with LoopbackFederation(directory, n_learners=factory.n_learners, fast=fast) as federation:
+    with LoopbackFederation(directory, n_learners=factory.n_learners, fast=fast, isolation=isolation) as federation:
         results = federation.run(n_rounds, seed=factory.seed, timeout=1800)
         ends = json.loads(next(federation.directory.glob("*.times.json")).read_text())["round_ends"][1:]
     return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:])])
@@ -72,7 +74,7 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--n-learners", type=int, default=3)
     parser.add_argument("--n-rounds", type=int, default=4, help="rounds per mode (at least 3)")
     parser.add_argument("--modes", nargs="+", default=["in-process", "simulation", "deployment-default",
-                                                       "deployment-fast"])
+                                                       "deployment-fast", "deployment-worker"])
     args = parser.parse_args(argv)
     if args.n_rounds < 3:
         parser.error(f"--n-rounds: got {args.n_rounds}; expected at least 3 (the first round is not timed)")
@@ -84,8 +86,9 @@ def main(argv: List[str] | None = None) -> None:
     print(report("in-process", timing, reference), flush=True)
     runs: Dict[str, object] = {
         "simulation": lambda: simulation(factory, args.n_rounds),
-        "deployment-default": lambda: deployment(factory, args.n_rounds, False, workdir / "default"),
-        "deployment-fast": lambda: deployment(factory, args.n_rounds, True, workdir / "fast")}
+        "deployment-default": lambda: deployment(factory, args.n_rounds, False, "subprocess", workdir / "default"),
+        "deployment-fast": lambda: deployment(factory, args.n_rounds, True, "subprocess", workdir / "fast"),
+        "deployment-worker": lambda: deployment(factory, args.n_rounds, True, "process", workdir / "worker")}
     for mode in [m for m in args.modes if m != "in-process"]:
         results, timing = runs[mode]()
         if results.to_dict() != expected.to_dict():

@@ -71,5 +71,11 @@ def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
     assert stranger.returncode != 0
     assert "Failed to activate SuperNode" in (logs / "supernode_0_stranger.log").read_text()
     assert "No SuperNode found with the given public key" in superlink_log
+    for partition_id in range(N_LEARNERS):  # every message went through the node's one long-lived worker
+        answered = (logs / f"worker_supernode_{partition_id}_node{partition_id}.log").read_text()
+        assert answered.count("answered query.hello") == answered.count("answered query.init") == 1
+        assert answered.count("answered train") == (partition_id == 0)
+        assert answered.count("answered evaluate") == (partition_id != 0)
+    assert "answered" not in (logs / "worker_supernode_0_stranger.log").read_text()
     assert all(process.poll() is not None for process in federation.processes)
     assert left_running(before) == set(), "the deployment left Flower processes running"

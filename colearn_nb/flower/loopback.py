@@ -21,6 +21,7 @@ from .credentials import TLSFiles, make_node_keys, make_tls_files
 from .environment import QUIET_ENVIRONMENT, require_flwr
 
 logger = logging.getLogger(__name__)
+ISOLATION_MODES = ("process", "subprocess")
 APP_TOML = """[build-system]
 requires = ["hatchling"]
 build-backend = "hatchling.build"
@@ -116,15 +117,21 @@ class LoopbackFederation:
     """A SuperLink and ``n_learners`` SuperNodes on 127.0.0.1 with TLS and SuperNode authentication.
 
     ``fast=True`` sets SuperExec's task polling to 0.05 s (Flower's default: 1 s) and the ServerApp's
-    polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s).
+    polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s). ``isolation="process"`` starts
+    each SuperNode with a long-lived ``ClientAppWorker`` beside it (torch imported and the learner
+    built once); ``"subprocess"`` is Flower's default, a fresh ClientApp process for every message.
 
         with LoopbackFederation("flower_run", n_learners=3) as federation:
             results = federation.run(n_rounds=2)
     """
 
-    def __init__(self, directory: str | Path, n_learners: int = 3, fast: bool = True, start_timeout: float = 120.0):
+    def __init__(self, directory: str | Path, n_learners: int = 3, fast: bool = True, isolation: str = "process",
+                 start_timeout: float = 120.0):
         require_flwr()
+        if isolation not in ISOLATION_MODES:
+            raise ValueError(f"isolation: got {isolation!r}; expected one of {ISOLATION_MODES}")
         self.directory, self.n_learners, self.fast = Path(directory).resolve(), n_learners, fast
+        self.isolation = isolation
         self.start_timeout = start_timeout
         self.processes: List[subprocess.Popen] = []
         self.port = free_port()  # the SuperLink's one HTTPS port: Fleet, Control and Runtime APIs
@@ -132,7 +139,8 @@ class LoopbackFederation:
 
     def __repr__(self) -> str:
         running = sum(p.poll() is None for p in self.processes)
-        return f"LoopbackFederation({self.n_learners} learners, {running} processes running, in {self.directory})"
+        return (f"LoopbackFederation({self.n_learners} learners, isolation={self.isolation!r}, "
+                f"{running} processes running, in {self.directory})")
 
     def environment(self) -> Dict[str, str]:
         """The environment of every Flower process: quiet, offline, FLWR_HOME inside ``directory``."""
@@ -190,15 +198,24 @@ class LoopbackFederation:
             raise RuntimeError(f"flwr supernode register {public_key} failed: {done.stdout[-2000:]}")
 
     def start_supernode(self, partition_id: int, private_key: Path, max_retries: Optional[int] = None) -> subprocess.Popen:
-        """A SuperNode for learner ``partition_id``, authenticating with ``private_key``, over TLS."""
+        """A SuperNode for learner ``partition_id``, authenticating with ``private_key``, over TLS.
+
+        With ``isolation="process"`` its ``ClientAppWorker`` starts too, in a process group of its own.
+        """
+        runtime_port = free_port()
         command = [str(Path(sys.executable).parent / "flower-supernode"),
                    "--root-certificates", str(self.tls.ca_certificate),
                    "--superlink", f"127.0.0.1:{self.port}", "--auth-supernode-private-key", str(private_key),
                    "--node-config", f"partition-id={partition_id} num-partitions={self.n_learners}",
-                   "--host", "127.0.0.1", "--port", str(free_port())]
+                   "--isolation", self.isolation, "--host", "127.0.0.1", "--port", str(runtime_port)]
         if max_retries is not None:
             command += ["--max-retries", str(max_retries), "--max-wait-time", "20"]
-        return self.start_process(command, f"supernode_{partition_id}_{private_key.name}")
+        name = f"supernode_{partition_id}_{private_key.name}"
+        supernode = self.start_process(command, name)
+        if self.isolation == "process":
+            self.start_process([sys.executable, "-m", "colearn_nb.flower.worker",
+                                "--runtime-api-address", f"127.0.0.1:{runtime_port}"], f"worker_{name}")
+        return supernode
 
     def start(self) -> "LoopbackFederation":
         """Start the SuperLink, register one key per learner and start its SuperNode."""

@@ -1,0 +1,173 @@
+"""A long-lived ClientApp worker for a SuperNode started with ``--isolation process``.
+
+With Flower's default (``--isolation subprocess``) every message starts a fresh
+``flwr-clientapp`` process, which imports torch and builds the learner again: seconds per
+message. This worker does that job for one SuperNode in one process that stays up: it takes
+each ClientApp task from the SuperNode's Runtime API, runs the ClientApp in-process and
+pushes its reply, so torch is imported and the learner built once per run.
+
+    flower-supernode --isolation process --host 127.0.0.1 --port 9094 ...   # then, beside it:
+    python -m colearn_nb.flower.worker --runtime-api-address 127.0.0.1:9094
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from flwr.clientapp import ClientApp
+    from flwr.supercore.runtime import RuntimeHttpClient
+
+logger = logging.getLogger(__name__)
+POLL_INTERVAL_S = 0.02  # flower-superexec's default: 1 s
+
+
+def runtime_client(address: str, token: Optional[str] = None) -> "RuntimeHttpClient":
+    """An HTTP client of the SuperNode's Runtime API on loopback; with ``token``, one task's client.
+
+    Connection errors are retried (a task's for up to 60 s); an HTTP error status is raised at
+    once, so one failed task never stops the worker (Flower's own client signals its process).
+    """
+    import httpx
+    from flwr.supercore.interceptors import RuntimeTokenHttpInterceptor, RuntimeVersionHttpInterceptor
+    from flwr.supercore.retry import RetryInvoker, exponential
+    from flwr.supercore.runtime import RuntimeHttpClient
+
+    interceptors = [RuntimeVersionHttpInterceptor(component_name="flwr-clientapp")]
+    if token is not None:
+        interceptors.append(RuntimeTokenHttpInterceptor(token))
+    retry = RetryInvoker(lambda: exponential(base_delay=0.1, max_delay=2), httpx.TransportError, max_tries=None,
+                         max_time=None if token is None else 60.0)
+    return RuntimeHttpClient.from_server_address(server_address=address, insecure=True, root_certificates=None,
+                                                 interceptors=interceptors, retry_invoker=retry)
+
+
+def acquire_token(client: "RuntimeHttpClient") -> Optional[str]:
+    """The token of the next ClientApp task waiting at the SuperNode, or ``None`` when there is none."""
+    from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=no-name-in-module
+    from flwr.supercore.constant import TaskType
+
+    reply = client.AcquireTask(AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP]))
+    return reply.token if reply.HasField("task") and reply.token else None
+
+
+def task_heartbeat(client: "RuntimeHttpClient") -> bool:
+    """Tell the SuperNode the task is alive (tasks without one expire after 60 s); ``False`` if it was not heard."""
+    import httpx
+    from flwr.proto.runtime_pb2 import SendTaskHeartbeatRequest  # pylint: disable=no-name-in-module
+
+    try:
+        client.SendTaskHeartbeat(SendTaskHeartbeatRequest())
+    except httpx.HTTPError:
+        return False
+    return True  # unlike flwr-clientapp's, a stopped run does not interrupt this process
+
+
+class ClientAppWorker:
+    """Runs the SuperNode's ClientApp tasks in this process; each run's ClientApp is loaded once.
+
+    >>> ClientAppWorker("127.0.0.1:9094")
+    ClientAppWorker(127.0.0.1:9094, 0 tasks done, apps loaded: [])
+    """
+
+    def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S):
+        self.address, self.poll_interval = runtime_api_address, poll_interval
+        self.apps: Dict[str, "ClientApp"] = {}  # FAB hash -> its ClientApp
+        self.tasks_done = 0
+
+    def __repr__(self) -> str:
+        return (f"ClientAppWorker({self.address}, {self.tasks_done} tasks done, "
+                f"apps loaded: {sorted(h[:8] for h in self.apps)})")
+
+    def client_app(self, run, fab) -> "ClientApp":
+        """The ClientApp the run's FAB names, installed and imported the first time it is seen."""
+        if fab.hash_str not in self.apps:
+            from flwr.cli.install import install_from_fab
+            from flwr.clientapp.utils import get_load_client_app_fn
+
+            install_from_fab(fab.content, skip_prompt=True)
+            load = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
+            self.apps[fab.hash_str] = load(run.fab_id, run.fab_version, fab.hash_str)
+        return self.apps[fab.hash_str]
+
+    def run_task(self, token: str) -> None:
+        """Pull the task's message, answer it with the ClientApp (or an error reply), push reply and context."""
+        from flwr.app import Message
+        from flwr.app.error import Error
+        from flwr.common.constant import ErrorCode, SubStatus
+        from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
+
+        from flwr.supercore.heartbeat import HeartbeatSender
+
+        client = runtime_client(self.address, token)
+        heartbeat = HeartbeatSender(lambda: task_heartbeat(client))
+        heartbeat.start()
+        context, status, details = None, SubStatus.FAILED, "the ClientApp worker failed"
+        try:
+            message, context, run, fab = pull_task_input(client)
+            started = time.perf_counter()
+            try:
+                reply = self.client_app(run, fab)(message=message, context=context)
+                status, details = SubStatus.COMPLETED, ""
+            except Exception as exc:  # pylint: disable=broad-except  # the server hears of it, the worker goes on
+                logger.exception("the ClientApp raised an exception")
+                details = f"{type(exc)}:<'{exc}'>"
+                reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message)
+            push_message(client, reply, context)
+            logger.info("answered %s in %.2f s", message.metadata.message_type, time.perf_counter() - started)
+        finally:
+            heartbeat.stop()
+            push_task_output(client, context, status, details)
+            client.close()
+            self.tasks_done += 1
+
+    def serve(self, stop: Optional[threading.Event] = None) -> None:
+        """Take and run tasks until ``stop`` is set (or forever); waits ``poll_interval`` when none is waiting.
+
+        A task that fails is logged and answered with an error where possible; the worker goes on.
+        """
+        stop = stop or threading.Event()
+        client = runtime_client(self.address)
+        try:
+            while not stop.is_set():
+                token = acquire_token(client)
+                if token is None:
+                    stop.wait(self.poll_interval)
+                    continue
+                try:
+                    self.run_task(token)
+                except Exception:  # pylint: disable=broad-except
+                    logger.exception("task failed; waiting for the next one")
+        finally:
+            client.close()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """``python -m colearn_nb.flower.worker --runtime-api-address HOST:PORT``: serve one SuperNode."""
+    from .environment import quiet_flower_environment, require_flwr
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime-api-address", required=True,
+                        help="the SuperNode's Runtime API, the --host:--port it was started with")
+    parser.add_argument("--poll-interval", type=float, default=POLL_INTERVAL_S,
+                        help=f"seconds between asking for a task when none waits (default {POLL_INTERVAL_S})")
+    args = parser.parse_args(argv)
+    if not 0.001 <= args.poll_interval <= 60:
+        parser.error(f"--poll-interval: got {args.poll_interval}; expected 0.001 to 60 seconds")
+    require_flwr()
+    quiet_flower_environment()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
+    started = time.monotonic()
+    worker = ClientAppWorker(args.runtime_api_address, args.poll_interval)
+    try:
+        worker.serve()
+    except KeyboardInterrupt:
+        logger.info("%r stopped after %.0f s", worker, time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()
