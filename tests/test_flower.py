@@ -53,13 +53,18 @@ def test_bad_counts_are_refused_before_flower_starts():
 
 
 def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
-    """A SuperLink and 3 SuperNodes as processes on 127.0.0.1; a SuperNode with an unregistered key is refused."""
+    """A SuperLink and 3 SuperNodes as processes on 127.0.0.1; a SuperNode with an unregistered key is refused.
+
+    A run whose ClientApp fails ends with that reason, and the nodes' workers serve the next run.
+    """
     before = flower_processes()
     federation = LoopbackFederation(tmp_path / "federation", n_learners=N_LEARNERS)
     try:
         federation.start()
         stranger_key, _ = make_node_keys(tmp_path / "stranger", "stranger")  # made, never registered
         stranger = federation.start_supernode(0, stranger_key, max_retries=0)
+        with pytest.raises(RuntimeError, match="failed on 'query.hello'.*Invalid learning rate"):
+            federation.run(n_rounds=1, timeout=240, learning_rate=-1.0)  # no node can build its learner
         results = federation.run(n_rounds=1, timeout=240)
         stranger.wait(timeout=60)
     finally:
@@ -71,11 +76,15 @@ def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
     assert stranger.returncode != 0
     assert "Failed to activate SuperNode" in (logs / "supernode_0_stranger.log").read_text()
     assert "No SuperNode found with the given public key" in superlink_log
+    failures = 0
     for partition_id in range(N_LEARNERS):  # every message went through the node's one long-lived worker
         answered = (logs / f"worker_supernode_{partition_id}_node{partition_id}.log").read_text()
-        assert answered.count("answered query.hello") == answered.count("answered query.init") == 1
+        failed = answered.count("the ClientApp raised an exception")  # 1 if it was connected for the failed run
+        failures += failed
+        assert answered.count("answered query.hello") == 1 + failed and answered.count("answered query.init") == 1
         assert answered.count("answered train") == (partition_id == 0)
         assert answered.count("answered evaluate") == (partition_id != 0)
+    assert failures >= 1
     assert "answered" not in (logs / "worker_supernode_0_stranger.log").read_text()
     assert all(process.poll() is not None for process in federation.processes)
     assert left_running(before) == set(), "the deployment left Flower processes running"

@@ -48,7 +48,7 @@ n-learners = {n_learners}
 n-rounds = {n_rounds}
 vote-threshold = {vote_threshold}
 seed = {seed}
-learning-rate = 0.001
+learning-rate = {learning_rate}
 timeout = {timeout}
 results-path = "{results_path}"
 fast-polling = {fast_polling}
@@ -57,7 +57,7 @@ fast-polling = {fast_polling}
 
 def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                      seed: int = 0, results_path: str | Path = "colearn_results.json",
-                     timeout: float = 300.0, fast_polling: bool = True) -> Path:
+                     timeout: float = 300.0, fast_polling: bool = True, learning_rate: float = 1e-3) -> Path:
     """Write the Flower app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps); returns it.
 
     >>> import tempfile
@@ -69,7 +69,7 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pyproject.toml").write_text(APP_TOML.format(
         n_learners=n_learners, n_rounds=n_rounds, vote_threshold=float(vote_threshold), seed=seed,
-        timeout=float(timeout), results_path=Path(results_path).resolve().as_posix(),
+        timeout=float(timeout), learning_rate=float(learning_rate), results_path=Path(results_path).resolve().as_posix(),
         fast_polling=str(bool(fast_polling)).lower()))
     (directory / "README.md").write_text("Collective learning on MNIST: the apps live in colearn_nb.flower.\n")
     return directory
@@ -226,16 +226,23 @@ class LoopbackFederation:
             self.start_supernode(partition_id, private_key)
         return self
 
-    def run(self, n_rounds: int, vote_threshold: float = 0.5, seed: int = 0, timeout: float = 300.0) -> Results:
-        """``flwr run`` the MNIST app on this federation and return its ``Results`` once written."""
+    def run(self, n_rounds: int, vote_threshold: float = 0.5, seed: int = 0, timeout: float = 300.0,
+            learning_rate: float = 1e-3) -> Results:
+        """``flwr run`` the MNIST app on this federation and return its ``Results`` once written.
+
+        A failed ServerApp raises ``RuntimeError`` with its reason as soon as it ends.
+        """
         results_path = self.directory / f"results_{len(self.processes)}.json"
         app = write_flower_app(self.directory / "app", self.n_learners, n_rounds, vote_threshold, seed,
-                               results_path, timeout, fast_polling=self.fast)
+                               results_path, timeout, fast_polling=self.fast, learning_rate=learning_rate)
         submitted = self.flwr("run", str(app), "loopback", "--format", "json")
         if submitted.returncode != 0 or '"success": true' not in submitted.stdout:
             raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}")
         deadline = time.monotonic() + timeout
         while not results_path.exists():
+            if results_path.with_suffix(".error").exists():
+                raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
+                                   f"(logs in {self.directory / 'logs'})")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no results in {results_path} after {timeout} s; see {self.directory / 'logs'}")
             time.sleep(0.1)

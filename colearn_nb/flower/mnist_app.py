@@ -69,10 +69,14 @@ def _deployment_server_app():
         if not config.get("fast-polling", True):
             server.POLL_INTERVAL_S = None  # Flower's own send_and_receive, for comparison
         round_ends = [time.time()]  # when the ServerApp started, then the end of every round
-        results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
-                              float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)),
-                              on_round=lambda _: round_ends.append(time.time()))
         path = Path(str(config.get("results-path", "colearn_results.json")))
+        try:
+            results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
+                                  float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)),
+                                  on_round=lambda _: round_ends.append(time.time()))
+        except Exception as exc:  # whoever waits for the results learns why there are none
+            path.with_suffix(".error").write_text(f"{type(exc).__name__}: {exc}")
+            raise
         path.with_suffix(".times.json").write_text(json.dumps({"round_ends": round_ends}))
         results.save(path.with_suffix(".partial"))
         path.with_suffix(".partial").replace(path)  # whoever waits for the file sees it whole
