@@ -16,7 +16,7 @@ _PUBLIC = {
     "run_flower_simulation": "simulation", "quiet_flower_environment": "environment",
     "require_flwr": "environment", "MnistLearnerFactory": "mnist_app",
     "LoopbackFederation": "loopback", "write_flower_app": "loopback", "make_tls_files": "credentials",
-    "make_node_keys": "credentials",
+    "make_node_keys": "credentials", "ClientAppWorker": "worker",
 }
 
 __all__ = sorted(_PUBLIC)
