@@ -15,7 +15,7 @@ from .records import (bytes_to_state, record_to_weights, scores_to_record, state
                       weights_to_record)
 
 if TYPE_CHECKING:
-    from flwr.app import Context, Message, RecordDict
+    from flwr.app import Context, Message
     from flwr.clientapp import ClientApp
 
 LearnerFn = Callable[[int], MachineLearningInterface]

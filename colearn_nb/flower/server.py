@@ -59,7 +59,8 @@ def exchange(grid: "Grid", contents: Dict[int, "RecordDict"], message_type: str,
     replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(grid, messages, timeout)}
     for node in contents:
         if node not in replies or replies[node].has_error():
-            failure = (f"did not answer '{message_type}' within {timeout} s" if node not in replies
+            failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if started with "
+                       f"--isolation process, the worker beside it?)" if node not in replies
                        else f"failed on '{message_type}': {replies[node].error.reason}")
             if learners is None:
                 raise RuntimeError(f"SuperNode {node} {failure}")
