@@ -1,5 +1,6 @@
 """Collective learning on Flower: a simulation and a loopback deployment give the in-process Results."""
 import os
+import sys
 import time
 
 import pytest
@@ -7,8 +8,11 @@ import pytest
 pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
 
 from colearn_nb import Results, run_rounds  # noqa: E402
-from colearn_nb.flower import LoopbackFederation, MnistLearnerFactory, run_flower_simulation  # noqa: E402
+from colearn_nb.flower import (ClientAppWorker, LoopbackFederation, MnistLearnerFactory,  # noqa: E402
+                               run_flower_simulation, write_flower_app)
 from colearn_nb.flower.credentials import make_node_keys  # noqa: E402
+from colearn_nb.flower.loopback import CLIENT_APP  # noqa: E402
+from colearn_nb.flower.worker import main as worker_main  # noqa: E402
 from colearn_nb.seeding import seed_everything  # noqa: E402
 from flower.processes import flower_processes, left_running  # noqa: E402
 
@@ -88,3 +92,36 @@ def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
     assert "answered" not in (logs / "worker_supernode_0_stranger.log").read_text()
     assert all(process.poll() is not None for process in federation.processes)
     assert left_running(before) == set(), "the deployment left Flower processes running"
+
+
+def app_bundle(directory, client_app: str):
+    """A real Flower app bundle (FAB) of the MNIST app, its ``clientapp`` set to ``client_app``."""
+    import hashlib
+
+    from flwr.cli.build import build_fab_from_disk
+    from flwr.supercore.fab import Fab
+
+    app = write_flower_app(directory, n_learners=2, n_rounds=1)
+    toml = (app / "pyproject.toml").read_text()
+    (app / "pyproject.toml").write_text(toml.replace(CLIENT_APP, client_app))
+    content = build_fab_from_disk(app)
+    return Fab(hashlib.sha256(content).hexdigest(), content, {})
+
+
+@pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")  # Flower's bundle builder
+def test_a_pinned_worker_runs_only_its_own_clientapp(tmp_path):
+    from flwr.clientapp import ClientApp
+
+    worker = ClientAppWorker("127.0.0.1:9094", app=CLIENT_APP)
+    assert isinstance(worker.client_app(None, app_bundle(tmp_path / "ours", CLIENT_APP)), ClientApp)
+    with pytest.raises(PermissionError, match=f"runs only {CLIENT_APP}; the run's app bundle names evil.app:client"):
+        worker.client_app(None, app_bundle(tmp_path / "theirs", "evil.app:client"))
+    assert len(worker.apps) == 1 and "evil" not in sys.modules
+
+
+def test_worker_command_line_refuses_bad_settings(capsys):
+    for argv, complaint in ((["--app", "colearn_nb.flower.mnist_app"], "--app: got 'colearn_nb.flower.mnist_app'"),
+                            (["--poll-interval", "0"], "--poll-interval: got 0.0")):
+        with pytest.raises(SystemExit):
+            worker_main(["--runtime-api-address", "127.0.0.1:9094", *argv])
+        assert complaint in capsys.readouterr().err

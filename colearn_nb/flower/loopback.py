@@ -22,6 +22,7 @@ from .environment import QUIET_ENVIRONMENT, require_flwr
 
 logger = logging.getLogger(__name__)
 ISOLATION_MODES = ("process", "subprocess")
+CLIENT_APP = "colearn_nb.flower.mnist_app:client_app"  # the one ClientApp the federation's workers run
 APP_TOML = """[build-system]
 requires = ["hatchling"]
 build-backend = "hatchling.build"
@@ -41,7 +42,7 @@ publisher = "colearn-nb"
 
 [tool.flwr.app.components]
 serverapp = "colearn_nb.flower.mnist_app:server_app"
-clientapp = "colearn_nb.flower.mnist_app:client_app"
+clientapp = "{client_app}"
 
 [tool.flwr.app.config]
 n-learners = {n_learners}
@@ -68,9 +69,9 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pyproject.toml").write_text(APP_TOML.format(
-        n_learners=n_learners, n_rounds=n_rounds, vote_threshold=float(vote_threshold), seed=seed,
-        timeout=float(timeout), learning_rate=float(learning_rate), results_path=Path(results_path).resolve().as_posix(),
-        fast_polling=str(bool(fast_polling)).lower()))
+        client_app=CLIENT_APP, n_learners=n_learners, n_rounds=n_rounds, vote_threshold=float(vote_threshold),
+        seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
+        results_path=Path(results_path).resolve().as_posix(), fast_polling=str(bool(fast_polling)).lower()))
     (directory / "README.md").write_text("Collective learning on MNIST: the apps live in colearn_nb.flower.\n")
     return directory
 
@@ -118,8 +119,8 @@ class LoopbackFederation:
 
     ``fast=True`` sets SuperExec's task polling to 0.05 s (Flower's default: 1 s) and the ServerApp's
     polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s). ``isolation="process"`` starts
-    each SuperNode with a long-lived ``ClientAppWorker`` beside it (torch imported and the learner
-    built once); ``"subprocess"`` is Flower's default, a fresh ClientApp process for every message.
+    each SuperNode with a long-lived ``ClientAppWorker`` beside it that runs only the MNIST ClientApp
+    (torch imported and the learner built once); ``"subprocess"`` is Flower's default, a fresh ClientApp process for every message.
 
         with LoopbackFederation("flower_run", n_learners=3) as federation:
             results = federation.run(n_rounds=2)
@@ -213,8 +214,8 @@ class LoopbackFederation:
         name = f"supernode_{partition_id}_{private_key.name}"
         supernode = self.start_process(command, name)
         if self.isolation == "process":
-            self.start_process([sys.executable, "-m", "colearn_nb.flower.worker",
-                                "--runtime-api-address", f"127.0.0.1:{runtime_port}"], f"worker_{name}")
+            self.start_process([sys.executable, "-m", "colearn_nb.flower.worker", "--runtime-api-address",
+                                f"127.0.0.1:{runtime_port}", "--app", CLIENT_APP], f"worker_{name}")
         return supernode
 
     def start(self) -> "LoopbackFederation":

@@ -6,12 +6,18 @@ message. This worker does that job for one SuperNode in one process that stays u
 each ClientApp task from the SuperNode's Runtime API, runs the ClientApp in-process and
 pushes its reply, so torch is imported and the learner built once per run.
 
+With ``--app module:attribute`` it runs only that ClientApp, imported from what is installed on
+this machine: a run whose app bundle names another ClientApp is refused, and no code from the
+bundle is installed or run.
+
     flower-supernode --isolation process --host 127.0.0.1 --port 9094 ...   # then, beside it:
-    python -m colearn_nb.flower.worker --runtime-api-address 127.0.0.1:9094
+    python -m colearn_nb.flower.worker --runtime-api-address 127.0.0.1:9094 \
+        --app colearn_nb.flower.mnist_app:client_app
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import threading
 import time
@@ -69,38 +75,57 @@ def task_heartbeat(client: "RuntimeHttpClient") -> bool:
 class ClientAppWorker:
     """Runs the SuperNode's ClientApp tasks in this process; each run's ClientApp is loaded once.
 
-    >>> ClientAppWorker("127.0.0.1:9094")
-    ClientAppWorker(127.0.0.1:9094, 0 tasks done, apps loaded: [])
+    ``app`` ("module:attribute"): run only that locally installed ClientApp (see the module's note).
+
+    >>> ClientAppWorker("127.0.0.1:9094", app="colearn_nb.flower.mnist_app:client_app")
+    ClientAppWorker(127.0.0.1:9094, only colearn_nb.flower.mnist_app:client_app, 0 tasks done, 0 apps loaded)
     """
 
-    def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S):
-        self.address, self.poll_interval = runtime_api_address, poll_interval
+    def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S, app: Optional[str] = None):
+        if app is not None and app.count(":") != 1:
+            raise ValueError(f"app: got {app!r}; expected 'module:attribute', e.g. "
+                             "'colearn_nb.flower.mnist_app:client_app'")
+        self.address, self.poll_interval, self.app = runtime_api_address, poll_interval, app
         self.apps: Dict[str, "ClientApp"] = {}  # FAB hash -> its ClientApp
         self.tasks_done = 0
 
     def __repr__(self) -> str:
-        return (f"ClientAppWorker({self.address}, {self.tasks_done} tasks done, "
-                f"apps loaded: {sorted(h[:8] for h in self.apps)})")
+        only = f"only {self.app}" if self.app else "any app"
+        return f"ClientAppWorker({self.address}, {only}, {self.tasks_done} tasks done, {len(self.apps)} apps loaded)"
 
     def client_app(self, run, fab) -> "ClientApp":
-        """The ClientApp the run's FAB names, installed and imported the first time it is seen."""
+        """The ClientApp for the run's FAB (app bundle), loaded the first time the bundle is seen."""
         if fab.hash_str not in self.apps:
-            from flwr.cli.install import install_from_fab
-            from flwr.clientapp.utils import get_load_client_app_fn
-
-            install_from_fab(fab.content, skip_prompt=True)
-            load = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
-            self.apps[fab.hash_str] = load(run.fab_id, run.fab_version, fab.hash_str)
+            self.apps[fab.hash_str] = self._local_app(fab) if self.app else self._bundled_app(run, fab)
         return self.apps[fab.hash_str]
+
+    def _local_app(self, fab) -> "ClientApp":
+        """``self.app`` imported from this machine, if the bundle names that very ClientApp."""
+        from flwr.common.config import get_fab_config
+
+        named = get_fab_config(fab.content)["tool"]["flwr"]["app"]["components"]["clientapp"]
+        if named != self.app:
+            raise PermissionError(f"this worker runs only {self.app}; the run's app bundle names {named}")
+        module, attribute = self.app.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    @staticmethod
+    def _bundled_app(run, fab) -> "ClientApp":
+        """The ClientApp the bundle names, installed and imported as ``flwr-clientapp`` does."""
+        from flwr.cli.install import install_from_fab
+        from flwr.clientapp.utils import get_load_client_app_fn
+
+        install_from_fab(fab.content, skip_prompt=True)
+        load = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
+        return load(run.fab_id, run.fab_version, fab.hash_str)
 
     def run_task(self, token: str) -> None:
         """Pull the task's message, answer it with the ClientApp (or an error reply), push reply and context."""
         from flwr.app import Message
         from flwr.app.error import Error
         from flwr.common.constant import ErrorCode, SubStatus
-        from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
-
         from flwr.supercore.heartbeat import HeartbeatSender
+        from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
 
         client = runtime_client(self.address, token)
         heartbeat = HeartbeatSender(lambda: task_heartbeat(client))
@@ -152,6 +177,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True,
                         help="the SuperNode's Runtime API, the --host:--port it was started with")
+    parser.add_argument("--app", help="run only this ClientApp ('module:attribute'), as installed on this "
+                        "machine; a run whose app names another is refused (default: the app the run names)")
     parser.add_argument("--poll-interval", type=float, default=POLL_INTERVAL_S,
                         help=f"seconds between asking for a task when none waits (default {POLL_INTERVAL_S})")
     args = parser.parse_args(argv)
@@ -162,7 +189,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     started = time.monotonic()
-    worker = ClientAppWorker(args.runtime_api_address, args.poll_interval)
+    try:
+        worker = ClientAppWorker(args.runtime_api_address, args.poll_interval, args.app)
+    except ValueError as exc:
+        parser.error(f"--{exc}")
     try:
         worker.serve()
     except KeyboardInterrupt:
