@@ -120,7 +120,8 @@ class LoopbackFederation:
     ``fast=True`` sets SuperExec's task polling to 0.05 s (Flower's default: 1 s) and the ServerApp's
     polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s). ``isolation="process"`` starts
     each SuperNode with a long-lived ``ClientAppWorker`` beside it that runs only the MNIST ClientApp
-    (torch imported and the learner built once); ``"subprocess"`` is Flower's default, a fresh ClientApp process for every message.
+    (torch imported and the learner built once); ``"subprocess"`` is Flower's default, a fresh
+    ClientApp process for every message.
 
         with LoopbackFederation("flower_run", n_learners=3) as federation:
             results = federation.run(n_rounds=2)
