@@ -11,6 +11,7 @@ from colearn_nb import Results, run_rounds  # noqa: E402
 from colearn_nb.flower import (ClientAppWorker, LoopbackFederation, MnistLearnerFactory,  # noqa: E402
                                run_flower_simulation, write_flower_app)
 from colearn_nb.flower.credentials import make_node_keys  # noqa: E402
+from colearn_nb.flower.environment import QUIET_ENVIRONMENT  # noqa: E402
 from colearn_nb.flower.loopback import CLIENT_APP  # noqa: E402
 from colearn_nb.flower.worker import main as worker_main  # noqa: E402
 from colearn_nb.seeding import seed_everything  # noqa: E402
@@ -23,8 +24,7 @@ N_LEARNERS, N_ROUNDS = 3, 2
 def quiet_flower(tmp_path_factory, monkeypatch):
     """FLWR_HOME in a temporary folder; telemetry, update checks and runtime installs off."""
     monkeypatch.setenv("FLWR_HOME", str(tmp_path_factory.mktemp("flwr_home")))
-    for name, value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1"),
-                        ("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION", "1"), ("RAY_USAGE_STATS_ENABLED", "0")):
+    for name, value in QUIET_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
 
 
