@@ -16,7 +16,7 @@ import tempfile
 import time
 from typing import List, Tuple
 
-IMPORTS_ONLY = "import torch, matplotlib, colearn_nb, colearn_nb.demo, colearn_nb.mnist_learners"
+IMPORTS_ONLY = "import torch, matplotlib, colearn_nb, colearn_nb.demo, colearn_nb.tutorial.learners"
 
 
 def peak_rss_mib(command: List[str]) -> Tuple[float, float]:

@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple
 
 from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights
 from colearn_nb.flower import LoopbackFederation, MnistLearnerFactory, quiet_flower_environment, run_flower_simulation
-from colearn_nb.seeding import seed_everything
+from colearn_nb.pytorch.seeding import seed_everything
 
 Timing = Tuple[float, List[float]]  # (start-up seconds, per-round seconds)
 

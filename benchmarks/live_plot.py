@@ -13,9 +13,9 @@ import os
 import time
 
 from colearn_nb import seed_everything
-from colearn_nb.live import LivePlot, run_rounds
-from colearn_nb.mnist_learners import make_mnist_learners
-from colearn_nb.results import Results
+from colearn_nb.viz.live import LivePlot, run_rounds
+from colearn_nb.tutorial.learners import make_mnist_learners
+from colearn_nb.protocol.results import Results
 
 
 def rss_mb() -> float:

@@ -31,7 +31,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 
 from colearn_nb import PytorchLearner, Result, collective_learning_round, seed_everything, set_equal_weights
-from colearn_nb.mnist_learners import make_mnist_learners
+from colearn_nb.tutorial.learners import make_mnist_learners
 
 StateDict = Dict[str, torch.Tensor]
 Batch = Tuple[torch.Tensor, torch.Tensor]

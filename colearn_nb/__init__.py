@@ -1,27 +1,63 @@
-"""colearn_nb: collective learning, small enough to read, fast enough to teach with."""
-from .checkpoint import load_checkpoint, save_checkpoint
-from .dashboard import Dashboard
-from .data import LearnerLoaders, TensorLoader, learner_loaders, prepare_data_split_list, split_dataset
-from .live import LivePlot, run_rounds
-from .metrics import auc_from_logits, binary_accuracy_from_logits, categorical_accuracy
-from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
-from .plot import ColearnPlot, plot_results, plot_votes
-from .privacy import DiffPrivConfig
-from .pytorch_learner import PytorchLearner
-from .results import Result, Results, print_results
-from .seeding import seed_everything
-from .standalone_driver import LearnerError, run_one_round
-from .training import collective_learning_round, individual_training_round, initial_result, set_equal_weights
+"""colearn_nb: collective learning, small enough to read, fast enough to teach with.
+
+Everything a notebook needs is importable from here. Names load on first use, so
+``import colearn_nb.protocol`` stays free of torch and matplotlib. The package's layers, each
+importing only the ones before it:
+
+- ``protocol``: the learner interface, the round, the loop, results, argument checks (standard library only);
+- ``pytorch``: ``PytorchLearner``, loaders and splitting, metrics, privacy, attacks, checkpoints, seeding;
+- ``tutorial``: the MNIST digits, the tutorial's Net and learners, the baseline, the fair comparison;
+- ``viz``: static and live plots, the dashboard, where figures are shown;
+- ``flower`` (beside them, optional): the same round on Flower; ``compat``: colearn's own signatures.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any, Dict, List
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "MachineLearningInterface", "Weights", "ProposedWeights", "PytorchLearner",
-    "run_one_round", "LearnerError", "set_equal_weights", "initial_result",
-    "collective_learning_round", "individual_training_round",
-    "Result", "Results", "print_results",
-    "categorical_accuracy", "binary_accuracy_from_logits", "auc_from_logits",
-    "prepare_data_split_list", "split_dataset", "learner_loaders", "LearnerLoaders", "TensorLoader",
-    "plot_results", "plot_votes", "ColearnPlot", "seed_everything", "save_checkpoint", "load_checkpoint",
-    "LivePlot", "run_rounds", "Dashboard", "DiffPrivConfig",
-]
+_MODULES: Dict[str, List[str]] = {
+    "protocol.interface": ["MachineLearningInterface", "Weights", "ProposedWeights"],
+    "protocol.round": ["run_one_round", "is_accepted", "LearnerError"],
+    "protocol.loop": ["set_equal_weights", "initial_result", "collective_learning_round",
+                      "individual_training_round", "run_rounds", "start_results"],
+    "protocol.results": ["Result", "Results", "print_results", "format_budget"],
+    "protocol.checks": ["check_int", "check_number"],
+    "pytorch.learner": ["PytorchLearner"],
+    "pytorch.loaders": ["TensorLoader", "dataset_tensors"],
+    "pytorch.splitting": ["prepare_data_split_list", "split_dataset", "learner_loaders", "LearnerLoaders",
+                          "split_sizes", "format_split_table", "label_counts"],
+    "pytorch.metrics": ["categorical_accuracy", "binary_accuracy_from_logits", "auc_from_logits"],
+    "pytorch.privacy": ["DiffPrivConfig", "opacus_available"],
+    "pytorch.attacks": ["RandomWeightsProposer", "SignFlipProposer", "LabelFlipLearner", "AlwaysNoVoter",
+                        "AlwaysYesVoter", "with_bad_actors"],
+    "pytorch.checkpoint": ["save_checkpoint", "load_checkpoint"],
+    "pytorch.seeding": ["seed_everything"],
+    "tutorial.mnist": ["load_mnist", "MNIST"],
+    "tutorial.net": ["TutorialNet"],
+    "tutorial.learners": ["make_mnist_learners", "adam"],
+    "tutorial.baseline": ["train_epoch", "evaluate_accuracy"],
+    "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES"],
+    "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],
+    "viz.plots": ["plot_curves", "plot_label_histograms", "plot_comparison"],
+    "viz.diagrams": ["draw_round"],
+    "viz.live": ["LivePlot", "ProgressBar"],
+    "viz.dashboard": ["Dashboard"],
+    "compat": ["plot_results", "plot_votes", "ColearnPlot", "datasets"],
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'colearn_nb' has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,12 +9,12 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
-from .checks import check_vote_threshold
-from .mnist_learners import make_mnist_learners
-from .plot import plot_results, plot_votes
-from .results import Results, print_results
-from .seeding import seed_everything
-from .training import collective_learning_round, initial_result, set_equal_weights
+from .protocol.checks import check_vote_threshold
+from .tutorial.learners import make_mnist_learners
+from .viz.plots import plot_results, plot_votes
+from .protocol.results import Results, print_results
+from .pytorch.seeding import seed_everything
+from .protocol.loop import run_rounds, start_results
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,15 +39,12 @@ def run(args: argparse.Namespace) -> Results:
     check_vote_threshold(args.vote_threshold)
     seed_everything(args.seed)
     learners = make_mnist_learners(args.n_learners, seed=args.seed, root=args.data_dir, download=args.download)
-    set_equal_weights(learners)
-    results = Results([initial_result(learners)])
+    results = start_results(learners)
     print_results(results)
-    for round_index in range(args.n_rounds):
-        results.data.append(collective_learning_round(learners, args.vote_threshold, round_index))
-        print_results(results)
+    run_rounds(learners, args.n_rounds, args.vote_threshold, results=results, on_round=print_results)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     results.save(args.output_dir / "results.json")
-    plot_results(results, args.n_learners, score_name="categorical accuracy").savefig(args.output_dir / "scores.png")
+    plot_results(results, score_name="categorical accuracy").savefig(args.output_dir / "scores.png")
     plot_votes(results).savefig(args.output_dir / "votes.png")
     return results
 

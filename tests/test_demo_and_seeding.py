@@ -5,12 +5,12 @@ import sys
 import pytest
 
 from colearn_nb import Results, run_rounds, seed_everything
-from colearn_nb.mnist_learners import make_mnist_learners
+from colearn_nb import make_mnist_learners
 
 
 def run_seeded(seed, n_rounds=3):
     seed_everything(seed)
-    return run_rounds(make_mnist_learners(n_learners=3, seed=seed), n_rounds, plot=False, progress=False)
+    return run_rounds(make_mnist_learners(n_learners=3, seed=seed), n_rounds)
 
 
 def test_one_seed_gives_identical_results_twice():

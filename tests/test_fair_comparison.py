@@ -6,8 +6,7 @@ import pytest
 from torch.utils.data import Subset
 
 from colearn_nb import learner_loaders
-from colearn_nb.datasets import load_mnist
-from colearn_nb.fair_comparison import APPROACHES, compare_fairly, plot_comparison
+from colearn_nb import APPROACHES, compare_fairly, load_mnist, plot_comparison
 
 
 def small_mnist(n_train=1200, n_test=300):

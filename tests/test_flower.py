@@ -10,11 +10,11 @@ pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[fl
 from colearn_nb import Results, run_rounds  # noqa: E402
 from colearn_nb.flower import (ClientAppWorker, LoopbackFederation, MnistLearnerFactory,  # noqa: E402
                                run_flower_simulation, write_flower_app)
-from colearn_nb.flower.credentials import make_node_keys  # noqa: E402
+from colearn_nb.flower.deploy.credentials import make_node_keys  # noqa: E402
 from colearn_nb.flower.environment import QUIET_ENVIRONMENT  # noqa: E402
-from colearn_nb.flower.loopback import CLIENT_APP  # noqa: E402
-from colearn_nb.flower.worker import main as worker_main  # noqa: E402
-from colearn_nb.seeding import seed_everything  # noqa: E402
+from colearn_nb.flower.deploy.loopback import CLIENT_APP  # noqa: E402
+from colearn_nb.flower.deploy.worker import main as worker_main  # noqa: E402
+from colearn_nb.pytorch.seeding import seed_everything  # noqa: E402
 from flower.processes import flower_processes, left_running  # noqa: E402
 
 N_LEARNERS, N_ROUNDS = 3, 2

@@ -1,5 +1,6 @@
 """LivePlot, run_rounds and the Dashboard, on small synthetic learners; one small notebook run in a real kernel."""
 import base64
+import io
 import hashlib
 import textwrap
 import time
@@ -10,8 +11,9 @@ import torch
 from conftest import make_learner
 
 from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights
-from colearn_nb.dashboard import Dashboard, status_line
-from colearn_nb.live import LivePlot, run_rounds
+from colearn_nb import Dashboard
+from colearn_nb.viz.dashboard import status_line
+from colearn_nb import LivePlot, ProgressBar, run_rounds
 
 TESTS_DIR = str(Path(__file__).parent)
 
@@ -22,7 +24,7 @@ def make_learners(n=3):
 
 def fresh_results(n_rounds=3):
     learners = make_learners()
-    return run_rounds(learners, n_rounds, plot=False, progress=False)
+    return run_rounds(learners, n_rounds)
 
 
 def test_live_plot_throttles_and_always_draws_the_last_results():
@@ -80,7 +82,7 @@ def test_run_rounds_matches_the_manual_loop_and_draws_the_last_round():
         expected.data.append(collective_learning_round(learners, 0.5, round_index))
     frames = []
     live = LivePlot(min_interval=60, on_frame=frames.append)
-    results = run_rounds(make_learners(), 2, plot=live, progress=False)
+    results = run_rounds(make_learners(), 2, on_round=live)
     assert len(frames) == 2, "round 1 drawn, round 2 throttled and then drawn at the end"
     assert frames[-1] == live.last_frame and live.votes_axes.images[0].get_array().shape[1] == len(results.data)
     assert [r.block_proposer for r in results.data] == [None, 0, 1]
@@ -94,20 +96,56 @@ def test_run_rounds_continues_given_results():
     for round_index in range(4):
         expected.data.append(collective_learning_round(learners, 0.5, round_index))
     learners = make_learners()
-    results = run_rounds(learners, 2, plot=False, progress=False)
-    results = run_rounds(learners, 2, plot=False, progress=False, results=results)
+    results = run_rounds(learners, 2)
+    results = run_rounds(learners, 2, results=results)
     assert [r.block_proposer for r in results.data] == [None, 0, 1, 2, 0]
     assert results.data == expected.data
 
 
 @pytest.mark.parametrize("kwargs, named", [({"n_rounds": -1}, "n_rounds"), ({"n_rounds": 1.5}, "n_rounds"),
-                                           ({"vote_threshold": 2}, "vote_threshold"), ({"plot": "yes"}, "plot"),
-                                           ({"results": Results()}, "results")])
+                                           ({"vote_threshold": 2}, "vote_threshold"), ({"on_round": "yes"}, "on_round"),
+                                           ({"results": Results()}, "results"), ({"n_rounds": True}, "n_rounds"),
+                                           ({"vote_threshold": float("nan")}, "vote_threshold")])
 def test_run_rounds_rejects_bad_input_naming_the_parameter(kwargs, named):
-    options = dict(n_rounds=1, progress=False, plot=False)
+    options = dict(n_rounds=1)
     options.update(kwargs)
     with pytest.raises(ValueError, match=named):
         run_rounds(make_learners(), **options)
+
+
+def test_run_rounds_calls_every_callback_each_round_and_finishes_them_even_on_error():
+    calls = []
+
+    class Recorder:
+        def __call__(self, results):
+            calls.append(("round", len(results)))
+
+        def finish(self, results):
+            calls.append(("finish", len(results)))
+
+    results = run_rounds(make_learners(), 3, on_round=[Recorder(), lambda r: calls.append(("fn", len(r)))])
+    assert calls == [("round", 2), ("fn", 2), ("round", 3), ("fn", 3), ("round", 4), ("fn", 4), ("finish", 4)]
+    assert len(results) == 4
+    calls.clear()
+    stopped = run_rounds(make_learners(), 5, on_round=[Recorder(), lambda r: len(r) < 3])
+    assert len(stopped) == 3, "a callback returning False stops after that round"
+    assert calls[-1] == ("finish", 3)
+    calls.clear()
+
+    def fail(results):
+        raise RuntimeError("display broke")
+
+    with pytest.raises(RuntimeError, match="display broke"):
+        run_rounds(make_learners(), 3, on_round=[Recorder(), fail])
+    assert calls == [("round", 2), ("finish", 2)]
+
+
+def test_progress_bar_counts_rounds_and_closes():
+    text = io.StringIO()
+    bar = ProgressBar(n_rounds=3, file=text)
+    results = run_rounds(make_learners(), 3, on_round=bar)
+    assert repr(bar) == "ProgressBar(3 of 3 rounds)" and len(results) == 4
+    assert "3/3" in text.getvalue() and "shared_model_score=" in text.getvalue()
 
 
 def test_dashboard_steps_runs_and_shows_the_last_round():
@@ -189,11 +227,11 @@ SMALL_NOTEBOOK = textwrap.dedent("""
     import hashlib, sys, torch
     sys.path.insert(0, {tests!r})
     from conftest import make_learner
-    from colearn_nb.live import LivePlot, run_rounds
+    from colearn_nb import LivePlot, ProgressBar, run_rounds
     torch.manual_seed(0)
     learners = [make_learner(seed=i, maximise=True) for i in range(3)]
     live = LivePlot(score_name="accuracy", min_interval=0, max_share=1.0)
-    results = run_rounds(learners, 6, plot=live, progress=False)
+    results = run_rounds(learners, 6, on_round=live)
 """)
 
 

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from colearn_nb import collective_learning_round, set_equal_weights
-from colearn_nb.privacy import DP_BUDGET_EXCEEDED, DiffPrivConfig, PoissonLoader, format_budget, opacus_available
+from colearn_nb import DiffPrivConfig, format_budget, opacus_available
+from colearn_nb.protocol.results import DP_BUDGET_EXCEEDED
+from colearn_nb.pytorch.privacy import PoissonLoader
 from conftest import make_learner
 
 needs_opacus = pytest.mark.skipif(not opacus_available(), reason="opacus is not installed (pip install opacus)")

@@ -2,7 +2,7 @@
 import pytest
 
 from colearn_nb import collective_learning_round, initial_result, run_one_round, set_equal_weights
-from colearn_nb.standalone_driver import LearnerError
+from colearn_nb import LearnerError
 from scripted import ScriptedLearner
 
 

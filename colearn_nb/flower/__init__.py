@@ -15,8 +15,8 @@ _PUBLIC = {
     "make_client_app": "client", "make_server_app": "server", "run_colearn": "server",
     "run_flower_simulation": "simulation", "quiet_flower_environment": "environment",
     "require_flwr": "environment", "MnistLearnerFactory": "mnist_app",
-    "LoopbackFederation": "loopback", "write_flower_app": "loopback", "make_tls_files": "credentials",
-    "make_node_keys": "credentials", "ClientAppWorker": "worker",
+    "LoopbackFederation": "deploy.loopback", "write_flower_app": "deploy.loopback",
+    "make_tls_files": "deploy.credentials", "make_node_keys": "deploy.credentials", "ClientAppWorker": "deploy.worker",
 }
 
 __all__ = sorted(_PUBLIC)

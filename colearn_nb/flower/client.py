@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
-from ..ml_interface import MachineLearningInterface, Weights
+from ..protocol.interface import MachineLearningInterface, Weights
 from .records import (bytes_to_state, record_to_weights, scores_to_record, state_to_bytes, summary_to_record,
                       weights_to_record)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..ml_interface import MachineLearningInterface
-from ..mnist_learners import make_mnist_learners
-from ..seeding import seed_everything
+from ..protocol.interface import MachineLearningInterface
+from ..tutorial.learners import make_mnist_learners
+from ..pytorch.seeding import seed_everything
 
 logger = logging.getLogger(__name__)
 __all__ = ["MnistLearnerFactory", "server_app", "client_app"]  # flwr run looks the apps up in __all__
@@ -40,8 +40,8 @@ class MnistLearnerFactory:
         if not isinstance(partition_id, int) or not 0 <= partition_id < self.n_learners:
             raise ValueError(f"partition_id: got {partition_id!r}; expected an integer from 0 to {self.n_learners - 1}")
         seed_everything(self.seed)
-        return make_mnist_learners(self.n_learners, self.batch_size, self.learning_rate, self.num_test_batches,
-                                   self.seed)[partition_id]
+        return make_mnist_learners(self.n_learners, self.batch_size, self.learning_rate,
+                                   num_test_batches=self.num_test_batches, seed=self.seed)[partition_id]
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> "MnistLearnerFactory":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 import numpy as np
 import torch
 
-from ..ml_interface import ProposedWeights, Weights
+from ..protocol.interface import ProposedWeights, Weights
 
 if TYPE_CHECKING:
     from flwr.app import ArrayRecord, ConfigRecord, MetricRecord

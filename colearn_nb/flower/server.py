@@ -11,9 +11,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..checks import check_n_rounds, check_vote_threshold
-from ..results import Result, Results
-from ..standalone_driver import LearnerError, is_accepted
+from ..protocol.checks import check_n_rounds, check_vote_threshold
+from ..protocol.results import Result, Results
+from ..protocol.round import LearnerError, is_accepted
 from .records import record_to_scores, record_to_summary
 
 if TYPE_CHECKING:

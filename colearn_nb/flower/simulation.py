@@ -5,7 +5,7 @@ import logging
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional
 
-from ..results import Results
+from ..protocol.results import Results
 from .client import LearnerFn, make_client_app
 from .environment import quiet_flower_environment, require_flwr
 from .server import check_counts, make_server_app

@@ -9,7 +9,7 @@ from typing import Set
 def flower_processes() -> Set[int]:
     """Ids of running processes (zombies excluded) whose command line names Flower's or Ray's programs."""
     names = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp", "flwr-clientapp",
-             "colearn_nb.flower.worker", "raylet", "gcs_server", "ray::")
+             "colearn_nb.flower.deploy.worker", "raylet", "gcs_server", "ray::")
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

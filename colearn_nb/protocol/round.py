@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator, List, Sequence, Tuple
 
 from .checks import check_n_learners, check_on_error, check_round_index, check_vote_threshold
-from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
+from .interface import MachineLearningInterface, ProposedWeights, Weights
 
 
 class LearnerError(RuntimeError):

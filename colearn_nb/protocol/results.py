@@ -1,4 +1,4 @@
-"""Round results as plain data, their per-round statistics, and a printed table."""
+"""Round results as plain data, their per-round statistics, and a printed table (notebooks 04 and 05)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
-from .privacy import format_budget
+DP_BUDGET_EXCEEDED = "DP_BUDGET_EXCEEDED"  # a training summary's error_code: the privacy budget is spent
+
 
 
 @dataclass
@@ -39,6 +40,13 @@ class Results:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def append(self, result: Result) -> None:
+        """Add the next round's ``Result``."""
+        if not isinstance(result, Result):
+            raise ValueError(f"result: got {type(result).__name__}; expected a Result, e.g. from "
+                             "collective_learning_round")
+        self.data.append(result)
 
     def __repr__(self) -> str:
         last = f", last mean test score {self.mean_test_scores[-1]:.4g}" if self.data else ""
@@ -88,6 +96,24 @@ class Results:
     def n_rejected(self) -> int:
         """Number of rejected proposals."""
         return sum(not r.vote for r in self.data if r.block_proposer is not None)
+
+    @property
+    def shared_model_scores(self) -> List[float]:
+        """Mean test score of the weights the learners hold after each round: it changes only on acceptance.
+
+        (``mean_test_scores`` are the scores of each round's proposal, accepted or not.)
+
+        >>> r = Results([Result(True, [True, True], [0.1, 0.1], [0.1, 0.2]),
+        ...              Result(True, [None, True], [0.5, 0.5], [0.5, 0.6], block_proposer=0),
+        ...              Result(False, [False, None], [0.1, 0.1], [0.1, 0.1], block_proposer=1)])
+        >>> [round(s, 2) for s in r.shared_model_scores]
+        [0.15, 0.55, 0.55]
+        """
+        scores: List[float] = []
+        for result in self.data:
+            accepted = result.vote or not scores
+            scores.append(_mean(result.test_scores) if accepted else scores[-1])
+        return scores
 
     def process_statistics(self) -> None:
         """Kept for code written for colearn: statistics are properties here, always current."""
@@ -151,6 +177,23 @@ def format_results(results: Results) -> str:
     rows.append(f"{'mean':>7}  {'':>4}  {_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
     rows += [line for line in map(format_budget, last.training_summaries) if line] + last.errors
     return "\n".join([head] + rows)
+
+
+def format_budget(training_summary: Any) -> Optional[str]:
+    """One line on the privacy budget in a training summary, or ``None`` when it has none.
+
+    >>> format_budget({"dp_budget": {"target_epsilon": 5.0, "consumed_epsilon": 1.25, "target_delta": 1e-5,
+    ...                              "consumed_delta": 1e-5}})
+    'privacy: epsilon 1.25 of 5 spent (delta 1e-05)'
+    """
+    if not isinstance(training_summary, dict) or "dp_budget" not in training_summary:
+        return None
+    budget = training_summary["dp_budget"]
+    line = (f"privacy: epsilon {budget['consumed_epsilon']:.3g} of {budget['target_epsilon']:.3g} spent "
+            f"(delta {budget['target_delta']:.3g})")
+    if training_summary.get("error_code") == DP_BUDGET_EXCEEDED:
+        line += f"; {DP_BUDGET_EXCEEDED}: proposed its current weights unchanged"
+    return line
 
 
 def print_results(results: Results) -> None:

@@ -1,4 +1,4 @@
-"""A control panel for collective learning in a notebook or a Voila page (needs ipywidgets)."""
+"""A control panel for collective learning in a notebook or a Voila page (needs ipywidgets; notebook 07)."""
 from __future__ import annotations
 
 import html
@@ -6,11 +6,11 @@ import logging
 import threading
 from typing import Optional, Sequence
 
-from .checks import check_n_learners, check_vote_threshold
+from ..protocol.checks import check_int, check_n_learners, check_vote_threshold
 from .live import LivePlot
-from .ml_interface import MachineLearningInterface
-from .results import Result, Results, _fmt, _mean, round_headline
-from .training import collective_learning_round, initial_result, set_equal_weights
+from ..protocol.interface import MachineLearningInterface
+from ..protocol.results import Result, Results, _fmt, _mean, round_headline
+from ..protocol.loop import initial_result, run_rounds, start_results
 
 log = logging.getLogger(__name__)
 VOTE_WORDS = {True: "&#10004; yes", False: "&#10008; no", None: "&ndash;"}
@@ -43,7 +43,7 @@ class Dashboard:
     Rounds run in a background thread, so the panel stays responsive: Pause stops after the current
     round, a new threshold applies from the next round, Reset restores the equal starting weights.
 
-    >>> from colearn_nb.mnist_learners import make_mnist_learners
+    >>> from colearn_nb.tutorial.learners import make_mnist_learners
     >>> board = Dashboard(make_mnist_learners(n_learners=2), score_name="accuracy")
     >>> _ = board.step(); _ = board.wait(); board.status.value.startswith("Round 1: learner 0 proposed")
     True
@@ -53,12 +53,10 @@ class Dashboard:
                  n_rounds: int = 20, score_name: str = "score", max_rounds: int = 200, max_plot_share: float = 0.2):
         check_n_learners(learners)
         check_vote_threshold(vote_threshold)
-        if not isinstance(n_rounds, int) or not 1 <= n_rounds <= max_rounds:
-            raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer in [1, max_rounds={max_rounds}]")
-        set_equal_weights(learners)
+        check_int("n_rounds", n_rounds, 1, max_rounds, hint=f" (max_rounds={max_rounds})")
         self.learners = list(learners)
+        self.results = start_results(self.learners)
         self.start_weights = [learner.mli_get_current_weights() for learner in self.learners]
-        self.results = Results([initial_result(self.learners)])
         self.error: Optional[BaseException] = None
         self._stop, self._worker = threading.Event(), None
         self._build_widgets(vote_threshold, n_rounds, max_rounds)
@@ -144,10 +142,9 @@ class Dashboard:
             for _ in range(n_rounds):
                 if self._stop.is_set():
                     break
-                round_index = len(self.results.data) - 1
-                self.results.data.append(
-                    collective_learning_round(self.learners, self.threshold_slider.value, round_index))
-                self._refresh()
+                # one round at a time, so a threshold moved on the slider applies from the next round
+                run_rounds(self.learners, 1, self.threshold_slider.value, results=self.results,
+                           on_round=lambda _results: self._refresh())
         except Exception as exc:  # shown in the panel: a background thread has nobody else to tell
             self.error = exc
             log.exception("round failed")

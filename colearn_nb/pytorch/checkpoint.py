@@ -7,7 +7,7 @@ from typing import Sequence
 
 import torch
 
-from .results import Results
+from ..protocol.results import Results
 
 FORMAT = "colearn_nb checkpoint 1"
 

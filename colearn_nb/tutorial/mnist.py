@@ -23,7 +23,7 @@ Arrays = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def _sample_arrays() -> Arrays:
     """The 5,000 shipped digits cut once, by a fixed seed, into 4,000 train and 1,000 test."""
-    with resources.files("colearn_nb").joinpath("data/mnist_5k.npz").open("rb") as f:
+    with resources.files("colearn_nb.tutorial").joinpath("mnist_5k.npz").open("rb") as f:
         arrays = np.load(f)
         images, labels = arrays["images"], arrays["labels"].astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))

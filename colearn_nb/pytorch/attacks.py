@@ -11,8 +11,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple, Type
 
 import torch
 
-from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
-from .results import Result, Results  # noqa: F401 (Result: used by the doctest)
+from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 
 
 class BadActor(MachineLearningInterface):
@@ -175,7 +174,7 @@ def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indi
                     bad_actor: Type[BadActor], **options: Any) -> List[MachineLearningInterface]:
     """A new list in which the learners at ``bad_actor_indices`` are wrapped in ``bad_actor(learner, **options)``.
 
-    >>> from colearn_nb.mnist_learners import make_mnist_learners
+    >>> from colearn_nb.tutorial.learners import make_mnist_learners
     >>> learners = with_bad_actors(make_mnist_learners(n_learners=3), [2], AlwaysNoVoter)
     >>> [type(learner).__name__ for learner in learners]
     ['PytorchLearner', 'PytorchLearner', 'AlwaysNoVoter']
@@ -187,21 +186,3 @@ def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indi
             raise ValueError(f"bad_actor_indices: got {index!r}; expected learner indices in 0..{len(learners) - 1}")
     return [bad_actor(learner, **options) if i in set(bad_actor_indices) else learner
             for i, learner in enumerate(learners)]
-
-
-def shared_model_scores(results: Results) -> List[float]:
-    """Mean test score of the weights the learners hold after each round: it changes only when a proposal is accepted.
-
-    (``results.mean_test_scores`` are the scores of each round's proposal, accepted or not.)
-
-    >>> r = Results([Result(True, [True, True], [0.1, 0.1], [0.1, 0.2]),
-    ...              Result(True, [None, True], [0.5, 0.5], [0.5, 0.6], block_proposer=0),
-    ...              Result(False, [False, None], [0.1, 0.1], [0.1, 0.1], block_proposer=1)])
-    >>> [round(s, 2) for s in shared_model_scores(r)]
-    [0.15, 0.55, 0.55]
-    """
-    scores: List[float] = []
-    for result in results.data:
-        accepted = result.vote or not scores
-        scores.append(sum(result.test_scores) / len(result.test_scores) if accepted else scores[-1])
-    return scores

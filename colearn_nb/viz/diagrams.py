@@ -7,7 +7,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .plot import new_figure
+from .plots import new_figure
 
 ROUND_STEPS = (
     ("1. Propose", "learner r % n trains\nfrom its current weights;\nits own weights stay"),

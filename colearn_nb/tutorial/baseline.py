@@ -26,7 +26,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader
 def evaluate_accuracy(model: torch.nn.Module, loader: Iterable) -> float:
     """Fraction of the samples in ``loader`` whose highest output is the label.
 
-    >>> from colearn_nb.data import TensorLoader
+    >>> from colearn_nb.pytorch.splitting import TensorLoader
     >>> evaluate_accuracy(torch.nn.Identity(), TensorLoader(torch.eye(3), torch.tensor([0, 1, 0])))
     0.6666666666666666
     """

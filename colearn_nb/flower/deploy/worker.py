@@ -11,7 +11,7 @@ this machine: a run whose app bundle names another ClientApp is refused, and no 
 bundle is installed or run.
 
     flower-supernode --isolation process --host 127.0.0.1 --port 9094 ...   # then, beside it:
-    python -m colearn_nb.flower.worker --runtime-api-address 127.0.0.1:9094 \
+    python -m colearn_nb.flower.deploy.worker --runtime-api-address 127.0.0.1:9094 \
         --app colearn_nb.flower.mnist_app:client_app
 """
 from __future__ import annotations
@@ -171,8 +171,8 @@ class ClientAppWorker:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """``python -m colearn_nb.flower.worker --runtime-api-address HOST:PORT``: serve one SuperNode."""
-    from .environment import quiet_flower_environment, require_flwr
+    """``python -m colearn_nb.flower.deploy.worker --runtime-api-address HOST:PORT``: serve one SuperNode."""
+    from ..environment import quiet_flower_environment, require_flwr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True,

@@ -8,14 +8,16 @@ its current weights unchanged (``DP_BUDGET_EXCEEDED``).
 """
 from __future__ import annotations
 
-import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 
-DP_BUDGET_EXCEEDED = "DP_BUDGET_EXCEEDED"
+from ..protocol.checks import check_number
+from ..protocol.results import DP_BUDGET_EXCEEDED
+
 INSTALL_HINT = "differential privacy needs opacus: pip install opacus (or pip install -e '.[privacy]')"
 
 
@@ -33,15 +35,10 @@ class DiffPrivConfig:
     noise_multiplier: float
 
     def __post_init__(self):
-        _check_number("target_epsilon", self.target_epsilon, "a number > 0, e.g. 5.0", lambda x: x > 0)
-        _check_number("target_delta", self.target_delta, "a number in (0, 1), e.g. 1e-5", lambda x: 0 < x < 1)
-        _check_number("max_grad_norm", self.max_grad_norm, "a number > 0, e.g. 1.0", lambda x: x > 0)
-        _check_number("noise_multiplier", self.noise_multiplier, "a number > 0, e.g. 1.1", lambda x: x > 0)
-
-
-def _check_number(name: str, value: Any, accepted: str, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"{name}: got {value!r}; expected {accepted}")
+        check_number("target_epsilon", self.target_epsilon, 0, low_open=True, hint=", e.g. 5.0")
+        check_number("target_delta", self.target_delta, 0, 1, low_open=True, high_open=True, hint=", e.g. 1e-5")
+        check_number("max_grad_norm", self.max_grad_norm, 0, low_open=True, hint=", e.g. 1.0")
+        check_number("noise_multiplier", self.noise_multiplier, 0, low_open=True, hint=", e.g. 1.1")
 
 
 def opacus_available() -> bool:
@@ -62,7 +59,7 @@ class PoissonLoader:
     """
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, sample_rate: float, seed: int = 0):
-        _check_number("sample_rate", sample_rate, "a number in (0, 1]", lambda x: 0 < x <= 1)
+        check_number("sample_rate", sample_rate, 0, 1, low_open=True)
         self.inputs, self.labels, self.sample_rate = inputs, labels, sample_rate
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -80,7 +77,7 @@ class PoissonLoader:
 
 def poisson_loader(train_loader: Any, seed: int) -> PoissonLoader:
     """A Poisson-sampling loader over the samples of ``train_loader`` (a ``TensorLoader`` or a ``DataLoader``)."""
-    from .data import dataset_tensors
+    from .splitting import dataset_tensors
 
     if hasattr(train_loader, "inputs") and hasattr(train_loader, "labels"):
         inputs, labels = train_loader.inputs, train_loader.labels
@@ -93,9 +90,16 @@ def poisson_loader(train_loader: Any, seed: int) -> PoissonLoader:
 
 
 class PrivateTraining:
-    """Turns a ``PytorchLearner`` into a DP-SGD trainer and keeps its privacy accounts."""
+    """DP-SGD for one model: the private optimizer and Poisson loader a learner trains with, and the accounts.
 
-    def __init__(self, learner: Any, config: DiffPrivConfig, seed: Optional[int] = None):
+    Built by ``PytorchLearner`` from its own model, optimizer and training loader; it wraps them
+    (opacus's ``GradSampleModule`` hooks on the model, a ``DPOptimizer`` around the optimizer) and
+    changes no other object's attributes. ``quiet()`` silences opacus's per-batch hook warning while
+    training, for that block only.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Any,
+                 config: DiffPrivConfig, seed: Optional[int] = None):
         try:
             from opacus import GradSampleModule
             from opacus.accountants import RDPAccountant
@@ -105,18 +109,22 @@ class PrivateTraining:
             raise ImportError(f"diff_priv_config: {INSTALL_HINT}") from exc
         if not isinstance(config, DiffPrivConfig):
             raise ValueError(f"diff_priv_config: got {type(config).__name__}; expected a DiffPrivConfig or None")
-        ModuleValidator.validate(learner.model, strict=True)
-        warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+        ModuleValidator.validate(model, strict=True)
         seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else seed
-        loader = poisson_loader(learner.train_loader, seed)
-        self.config, self.accountant, self.sample_rate = config, RDPAccountant(), loader.sample_rate
-        self.grad_sample_module = GradSampleModule(learner.model)  # hooks on the model's own layers
-        optimizer = DPOptimizer(learner.optimizer, noise_multiplier=config.noise_multiplier,
-                                max_grad_norm=config.max_grad_norm,
-                                expected_batch_size=max(1, round(loader.sample_rate * len(loader.labels))))
-        optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=loader.sample_rate))
-        learner.optimizer, learner.train_loader = optimizer, loader
-        self.learner = learner
+        self.loader = poisson_loader(train_loader, seed)
+        self.config, self.accountant, self.sample_rate = config, RDPAccountant(), self.loader.sample_rate
+        self.grad_sample_module = GradSampleModule(model)  # hooks on the model's own layers
+        self.optimizer = DPOptimizer(optimizer, noise_multiplier=config.noise_multiplier,
+                                     max_grad_norm=config.max_grad_norm,
+                                     expected_batch_size=max(1, round(self.sample_rate * len(self.loader.labels))))
+        self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Inside the block only, hide opacus's "Full backward hook is firing" warning (one per batch)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            yield
 
     def __repr__(self) -> str:
         return f"PrivateTraining(epsilon {self.epsilon():.3g} of {self.config.target_epsilon:.3g} spent)"
@@ -134,14 +142,14 @@ class PrivateTraining:
         accountant.history = history
         return float(accountant.get_epsilon(self.config.target_delta))
 
-    def steps_per_training(self) -> int:
-        """Number of batches one proposal trains on."""
-        n_batches = len(self.learner.train_loader)
-        return min(n_batches, self.learner.num_train_batches or n_batches)
+    def steps_per_training(self, num_train_batches: Optional[int]) -> int:
+        """Number of batches one proposal trains on, at most ``num_train_batches`` (None: all)."""
+        n_batches = len(self.loader)
+        return min(n_batches, num_train_batches or n_batches)
 
-    def budget_exceeded(self) -> bool:
+    def budget_exceeded(self, num_train_batches: Optional[int]) -> bool:
         """True when one more proposal would spend more than ``target_epsilon``."""
-        return self.epsilon(self.steps_per_training()) > self.config.target_epsilon
+        return self.epsilon(self.steps_per_training(num_train_batches)) > self.config.target_epsilon
 
     def budget(self) -> Dict[str, float]:
         """Target and consumed epsilon and delta, as plain numbers."""
@@ -150,26 +158,9 @@ class PrivateTraining:
                 "target_delta": self.config.target_delta,
                 "consumed_delta": self.config.target_delta if spent > 0 else 0.0}
 
-    def refusal_summary(self) -> Dict[str, Any]:
+    def refusal_summary(self, num_train_batches: Optional[int]) -> Dict[str, Any]:
         """The training summary of a learner that proposes its current weights because its budget is used up."""
         return {"n_train_batches": 0, "dp_budget": self.budget(), "error_code": DP_BUDGET_EXCEEDED,
                 "message": (f"privacy budget used up: one more training would spend epsilon "
-                            f"{self.epsilon(self.steps_per_training()):.3g} > target "
+                            f"{self.epsilon(self.steps_per_training(num_train_batches)):.3g} > target "
                             f"{self.config.target_epsilon:.3g}; proposing the current weights unchanged")}
-
-
-def format_budget(training_summary: Any) -> Optional[str]:
-    """One line on the privacy budget in a training summary, or ``None`` when it has none.
-
-    >>> format_budget({"dp_budget": {"target_epsilon": 5.0, "consumed_epsilon": 1.25, "target_delta": 1e-5,
-    ...                              "consumed_delta": 1e-5}})
-    'privacy: epsilon 1.25 of 5 spent (delta 1e-05)'
-    """
-    if not isinstance(training_summary, dict) or "dp_budget" not in training_summary:
-        return None
-    budget = training_summary["dp_budget"]
-    line = (f"privacy: epsilon {budget['consumed_epsilon']:.3g} of {budget['target_epsilon']:.3g} spent "
-            f"(delta {budget['target_delta']:.3g})")
-    if training_summary.get("error_code") == DP_BUDGET_EXCEEDED:
-        line += f"; {DP_BUDGET_EXCEEDED}: proposed its current weights unchanged"
-    return line

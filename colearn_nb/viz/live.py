@@ -1,4 +1,4 @@
-"""Live plots that redraw in place while rounds run in a notebook, and ``run_rounds`` built on them.
+"""Callbacks for ``run_rounds`` that show a run as it goes: a live plot and a progress bar (notebook 07).
 
 Frames are PNG pictures of one ``matplotlib.figure.Figure`` (never a pyplot figure), shown through
 an IPython display handle that is updated in place, so the last frame stays in the saved notebook.
@@ -8,23 +8,17 @@ from __future__ import annotations
 import io
 import logging
 import time
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional
 
 from matplotlib.figure import Figure
 
-from .checks import check_n_learners, check_n_rounds, check_vote_threshold
-from .ml_interface import MachineLearningInterface
-from .plot import _in_notebook, draw_scores, draw_votes
-from .results import Results
-from .training import collective_learning_round, initial_result, set_equal_weights
+from ..protocol.checks import check_int, check_number
+from ..protocol.results import Results
+from .display import _in_notebook
+from .plots import draw_scores, draw_votes
 
 log = logging.getLogger(__name__)
 FrameSink = Callable[[bytes], None]
-
-
-def _check_fraction(name: str, value: float, low_open: bool = True) -> None:
-    if not isinstance(value, (int, float)) or not (0 < value <= 1 if low_open else 0 <= value <= 1):
-        raise ValueError(f"{name}: got {value!r}; expected a number in (0, 1], e.g. 0.05")
 
 
 class LivePlot:
@@ -34,9 +28,10 @@ class LivePlot:
     update, the final frame included, may take at most ``max_share`` of the time (1.0: no such limit).
     The first update is always drawn, and ``finish`` always draws the last results.
     Frames go to ``on_frame`` when given, else to a notebook display; outside a notebook and
-    without ``on_frame`` nothing is drawn until ``finish``.
+    without ``on_frame`` nothing is drawn until ``finish``. As ``run_rounds(..., on_round=LivePlot())``
+    it is called after every round and finished when the loop ends.
 
-    >>> from colearn_nb.results import Result
+    >>> from colearn_nb.protocol.results import Result
     >>> frames = []
     >>> live = LivePlot(score_name="accuracy", on_frame=frames.append)
     >>> live.update(Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])]))
@@ -47,10 +42,9 @@ class LivePlot:
 
     def __init__(self, score_name: str = "score", min_interval: float = 0.2, max_share: float = 0.05,
                  figsize: tuple = (10, 7), dpi: int = 72, on_frame: Optional[FrameSink] = None):
-        if not isinstance(min_interval, (int, float)) or min_interval < 0:
-            raise ValueError(f"min_interval: got {min_interval!r}; expected seconds >= 0, e.g. 0.2")
-        _check_fraction("max_share", max_share)
-        self.score_name, self.min_interval, self.max_share = score_name, float(min_interval), float(max_share)
+        self.min_interval = check_number("min_interval", min_interval, 0, hint=" seconds, e.g. 0.2")
+        self.max_share = check_number("max_share", max_share, 0, 1, low_open=True, hint=", e.g. 0.05")
+        self.score_name = score_name
         self.figure = Figure(figsize=figsize, dpi=dpi)  # fixed margins: a layout engine costs a third of a frame
         self.figure.subplots_adjust(left=0.09, right=0.78, bottom=0.07, top=0.98, hspace=0.25)
         self.scores_axes, self.votes_axes = self.figure.subplots(2, 1)
@@ -66,6 +60,10 @@ class LivePlot:
     def __repr__(self) -> str:
         return (f"LivePlot(score_name={self.score_name!r}, {self.n_frames} frames, "
                 f"{self.seconds_drawing:.2f} s drawing, min_interval={self.min_interval}, max_share={self.max_share})")
+
+    def __call__(self, results: Results) -> None:
+        """``run_rounds``'s callback: ``update``."""
+        self.update(results)
 
     @property
     def shows_frames(self) -> bool:
@@ -125,56 +123,27 @@ class LivePlot:
         return self.last_frame
 
 
-def _start_results(learners: Sequence[MachineLearningInterface], results: Optional[Results]) -> Results:
-    """Fresh results from equal weights, or the given ones to continue."""
-    if results is None:
-        set_equal_weights(learners)
-        return Results([initial_result(learners)])
-    if not results.data:
-        raise ValueError("results: got empty Results; pass results=None to start from equal weights, "
-                         "or Results returned by an earlier run to continue it")
-    return results
+class ProgressBar:
+    """A progress bar for ``run_rounds`` (tqdm: a widget in a notebook, text elsewhere) with the latest mean score.
 
-
-def _live_plot(plot: Union[bool, LivePlot], score_name: str) -> Optional[LivePlot]:
-    if isinstance(plot, LivePlot):
-        return plot
-    if not isinstance(plot, bool):
-        raise ValueError(f"plot: got {plot!r}; expected True, False or a LivePlot")
-    return LivePlot(score_name=score_name) if plot and _in_notebook() else None
-
-
-def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote_threshold: float = 0.5,
-               plot: Union[bool, LivePlot] = True, score_name: str = "score", results: Optional[Results] = None,
-               progress: bool = True) -> Results:
-    """Run ``n_rounds`` rounds with a progress bar and, in a notebook, a live plot; returns ``Results``.
-
-    Without ``results`` the learners first get equal weights and round 0 scores them;
-    with ``results`` from an earlier call the rounds continue where it stopped.
-
-    >>> from colearn_nb.mnist_learners import make_mnist_learners
-    >>> results = run_rounds(make_mnist_learners(n_learners=2), n_rounds=2, progress=False)
-    >>> len(results.data), results.data[-1].block_proposer
-    (3, 1)
+    >>> import io
+    >>> ProgressBar(n_rounds=2, file=io.StringIO())
+    ProgressBar(0 of 2 rounds)
     """
-    check_n_learners(learners)
-    check_n_rounds(n_rounds)
-    check_vote_threshold(vote_threshold)
-    live = _live_plot(plot, score_name)
-    results = _start_results(learners, results)
-    first_round = len(results.data) - 1
-    from tqdm.auto import tqdm
 
-    with tqdm(total=n_rounds, desc="collective learning", unit="round", disable=not progress) as bar:
-        try:
-            for round_index in range(first_round, first_round + n_rounds):
-                results.data.append(collective_learning_round(learners, vote_threshold, round_index))
-                bar.set_postfix(mean_test_score=f"{results.mean_test_scores[-1]:.4f}", refresh=False)
-                bar.update()
-                if live is not None:
-                    live.update(results)
-        finally:
-            if live is not None:
-                live.finish(results)
-    log.info("%d rounds run; %d accepted, %d rejected so far", n_rounds, results.n_accepted, results.n_rejected)
-    return results
+    def __init__(self, n_rounds: int, desc: str = "collective learning", **tqdm_options: Any):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=check_int("n_rounds", n_rounds, minimum=0), desc=desc, unit="round", **tqdm_options)
+
+    def __repr__(self) -> str:
+        return f"ProgressBar({self.bar.n} of {self.bar.total} rounds)"
+
+    def __call__(self, results: Results) -> None:
+        """One more round done."""
+        self.bar.set_postfix(shared_model_score=f"{results.shared_model_scores[-1]:.4f}", refresh=False)
+        self.bar.update()
+
+    def finish(self, results: Results) -> None:
+        """Close the bar."""
+        self.bar.close()

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..results import Results
+from ...protocol.results import Results
 from .credentials import TLSFiles, make_node_keys, make_tls_files
-from .environment import QUIET_ENVIRONMENT, require_flwr
+from ..environment import QUIET_ENVIRONMENT, require_flwr
 
 logger = logging.getLogger(__name__)
 ISOLATION_MODES = ("process", "subprocess")
@@ -215,7 +215,7 @@ class LoopbackFederation:
         name = f"supernode_{partition_id}_{private_key.name}"
         supernode = self.start_process(command, name)
         if self.isolation == "process":
-            self.start_process([sys.executable, "-m", "colearn_nb.flower.worker", "--runtime-api-address",
+            self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker", "--runtime-api-address",
                                 f"127.0.0.1:{runtime_port}", "--app", CLIENT_APP], f"worker_{name}")
         return supernode
 

@@ -17,19 +17,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from .baseline import evaluate_accuracy
-from .checks import check_n_learners, check_positive_or_none, check_vote_threshold
-from .compare import plot_curves
-from .data import LearnerLoaders, TensorLoader
-from .metrics import categorical_accuracy
-from .ml_interface import Weights
-from .models import TutorialNet
-from .pytorch_learner import PytorchLearner
-from .seeding import seed_everything
-from .training import collective_learning_round
+from ..protocol.checks import check_batches, check_n_learners, check_n_rounds, check_vote_threshold
+from ..pytorch.loaders import TensorLoader
+from ..pytorch.splitting import LearnerLoaders
+from ..pytorch.metrics import categorical_accuracy
+from ..protocol.interface import Weights
+from .net import TutorialNet
+from ..pytorch.learner import PytorchLearner
+from ..pytorch.seeding import seed_everything
+from ..protocol.loop import run_rounds
+from ..protocol.results import Results
 
 APPROACHES = ("collective", "alone", "pooled", "federated averaging")
 Curve = Tuple[List[int], List[float]]
@@ -118,12 +117,13 @@ def _batches(weights: Weights) -> int:
 
 def _run_collective(setup: Setup, n_rounds: int, vote_threshold: float, comparison: Comparison) -> Curve:
     learners = setup.learners()
-    batches, scores = [0], [setup.mean_test_accuracy([l.model for l in learners])]
-    for round_index in range(n_rounds):
-        result = collective_learning_round(learners, vote_threshold, round_index)
-        comparison.n_accepted += result.vote
-        batches.append(batches[-1] + result.training_summaries[0]["n_train_batches"])
-        scores.append(setup.mean_test_accuracy([l.model for l in learners]))
+    batches, scores = [0], [setup.mean_test_accuracy([learner.model for learner in learners])]
+
+    def record(results: Results) -> None:
+        batches.append(batches[-1] + results.data[-1].training_summaries[0]["n_train_batches"])
+        scores.append(setup.mean_test_accuracy([learner.model for learner in learners]))
+
+    comparison.n_accepted = run_rounds(learners, n_rounds, vote_threshold, on_round=record).n_accepted
     return batches, scores
 
 
@@ -183,10 +183,9 @@ def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_t
     learner trains. The x values are training batches done so far, all learners together.
     """
     check_n_learners(loaders)
-    if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
-        raise ValueError(f"n_rounds: got {n_rounds!r}; expected an integer >= 1")
+    check_n_rounds(n_rounds, minimum=1)
     check_vote_threshold(vote_threshold)
-    check_positive_or_none("num_train_batches", num_train_batches)
+    check_batches("num_train_batches", num_train_batches)
     seed_everything(seed)
     setup = Setup(loaders, make_model, make_model().state_dict(), learning_rate, num_train_batches)
     shuffling = [part.train.generator.get_state() for part in loaders]
@@ -201,17 +200,3 @@ def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_t
         seed_everything(seed)
         comparison.training_batches[name], comparison.mean_test_accuracy[name] = run()
     return comparison
-
-
-def plot_comparison(comparison: Comparison, ax: Optional[Axes] = None) -> Figure:
-    """Mean test accuracy of every approach against training batches done, on one plot.
-
-    >>> c = Comparison({"alone": [0, 10], "pooled": [0, 10]}, {"alone": [0.1, 0.6], "pooled": [0.1, 0.8]})
-    >>> [t.get_text() for t in plot_comparison(c).axes[0].get_legend().get_texts()]
-    ['alone', 'pooled']
-    """
-    curves = {name: (comparison.training_batches[name], scores)
-              for name, scores in comparison.mean_test_accuracy.items()}
-    figure = plot_curves(curves, xlabel="training batches, all learners together", score_name="accuracy", ax=ax)
-    figure.axes[0].set_title(f"same data, same starting weights, {comparison.n_rounds} rounds")
-    return figure

@@ -1,12 +1,14 @@
-"""Splitting data between learners and fast loaders over tensors."""
+"""Splitting data between learners: equal, Dirichlet or shard parts, and every learner's loaders (notebooks 02, 08)."""
 from __future__ import annotations
 
-import math
-from typing import Iterator, List, NamedTuple, Sized, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Sized
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
+
+from ..protocol.checks import check_choice, check_int, check_number
+from .loaders import TensorLoader, dataset_tensors
 
 
 def prepare_data_split_list(data: Sized, n: int) -> List[int]:
@@ -15,8 +17,7 @@ def prepare_data_split_list(data: Sized, n: int) -> List[int]:
     >>> prepare_data_split_list(range(10), 3)
     [3, 3, 4]
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: got {n!r}; expected an integer >= 1")
+    check_int("n", n, minimum=1)
     if n > len(data):
         raise ValueError(f"n: got {n} parts for only {len(data)} samples; use at most {len(data)} parts")
     sizes = [len(data) // n] * n
@@ -40,12 +41,11 @@ def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "
         order = torch.randperm(len(dataset), generator=generator).tolist()
         sizes = prepare_data_split_list(dataset, n_parts)
         return [Subset(dataset, order[sum(sizes[:i]):sum(sizes[:i + 1])]) for i in range(n_parts)]
-    if method not in ("dirichlet", "shards"):
-        raise ValueError(f"method: got {method!r}; expected 'iid', 'dirichlet' or 'shards'")
+    check_choice("method", method, ("iid", "dirichlet", "shards"))
     prepare_data_split_list(dataset, n_parts)  # refuses more parts than samples
     labels = dataset_tensors(dataset)[1]
-    if method == "dirichlet" and not alpha > 0:
-        raise ValueError(f"alpha: got {alpha!r}; expected a number > 0 (e.g. 0.1 skewed, 100 nearly iid)")
+    if method == "dirichlet":
+        check_number("alpha", alpha, 0, low_open=True, hint=" (e.g. 0.1 skewed, 100 nearly iid)")
     parts = (_dirichlet_indices(labels, n_parts, alpha, seed) if method == "dirichlet"
              else _shard_indices(labels, n_parts, generator))
     return [Subset(dataset, [part[i] for i in torch.randperm(len(part), generator=generator).tolist()])
@@ -72,56 +72,6 @@ def _shard_indices(labels: torch.Tensor, n_parts: int, generator: torch.Generato
     return [torch.cat([shards[shard_order[2 * i]], shards[shard_order[2 * i + 1]]]).tolist() for i in range(n_parts)]
 
 
-def dataset_tensors(dataset: Dataset) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The ``(inputs, labels)`` tensors of a dataset, read without per-sample calls where possible."""
-    if isinstance(dataset, TensorDataset):
-        return dataset.tensors[0], dataset.tensors[1]
-    if isinstance(dataset, Subset):
-        inputs, labels = dataset_tensors(dataset.dataset)
-        index = torch.as_tensor(dataset.indices, dtype=torch.long)
-        return inputs[index], labels[index]
-    samples = [dataset[i] for i in range(len(dataset))]
-    return torch.stack([torch.as_tensor(x) for x, _ in samples]), torch.as_tensor([y for _, y in samples])
-
-
-class TensorLoader:
-    """Batches of ``(inputs, labels)`` sliced from tensors: a fast stand-in for a ``DataLoader``.
-
-    >>> loader = TensorLoader(torch.zeros(10, 2), torch.arange(10), batch_size=4)
-    >>> len(loader), [len(y) for _, y in loader]
-    (3, [4, 4, 2])
-    """
-
-    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 64, shuffle: bool = False,
-                 seed: int | None = None):
-        if len(inputs) != len(labels):
-            raise ValueError(f"inputs and labels: got {len(inputs)} inputs but {len(labels)} labels; "
-                             "they must have the same length")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: got {batch_size!r}; expected an integer >= 1")
-        self.inputs, self.labels, self.batch_size, self.shuffle = inputs, labels, batch_size, shuffle
-        if seed is None:  # drawn from torch's global generator, so seed_everything makes runs repeatable
-            seed = int(torch.randint(0, 2**62, ()).item()) if shuffle else 0
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
-
-    def __repr__(self) -> str:
-        return f"TensorLoader({len(self.labels)} samples, batch_size={self.batch_size}, shuffle={self.shuffle})"
-
-    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.labels)
-        if not self.shuffle:
-            for start in range(0, n, self.batch_size):
-                yield self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]
-            return
-        order = torch.randperm(n, generator=self.generator)
-        for start in range(0, n, self.batch_size):
-            batch = order[start:start + self.batch_size]
-            yield self.inputs[batch], self.labels[batch]
-
-
 class LearnerLoaders(NamedTuple):
     """One learner's private data: train, vote and test loaders."""
 
@@ -143,10 +93,8 @@ def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, ba
     >>> [(len(p.train.labels), len(p.vote.labels), len(p.test.labels)) for p in parts]
     [(50, 10, 10), (50, 10, 10)]
     """
-    if not isinstance(n_learners, int) or n_learners < 2:
-        raise ValueError(f"n_learners: got {n_learners!r}; collective learning needs at least 2 learners")
-    if not 0 < vote_fraction < 1:
-        raise ValueError(f"vote_fraction: got {vote_fraction!r}; expected a number strictly between 0 and 1")
+    check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
+    check_number("vote_fraction", vote_fraction, 0, 1, low_open=True, high_open=True)
     train_parts = split_dataset(train_data, n_learners, seed, method, alpha)
     held_out_parts = split_dataset(test_data, n_learners, seed + 1 if method == "iid" else seed, method, alpha)
     loaders = []
@@ -161,3 +109,34 @@ def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, ba
             vote=TensorLoader(inputs[:n_vote], labels[:n_vote], batch_size=batch_size),
             test=TensorLoader(inputs[n_vote:], labels[n_vote:], batch_size=batch_size)))
     return loaders
+
+
+def split_sizes(loaders: Sequence[LearnerLoaders]) -> List[Dict[str, int]]:
+    """One row per learner: the number of train, vote and test samples.
+
+    >>> part = LearnerLoaders(*(TensorLoader(torch.zeros(n, 1), torch.zeros(n)) for n in (8, 3, 2)))
+    >>> split_sizes([part])
+    [{'learner': 0, 'train': 8, 'vote': 3, 'test': 2}]
+    """
+    return [{"learner": i, "train": len(p.train.labels), "vote": len(p.vote.labels), "test": len(p.test.labels)}
+            for i, p in enumerate(loaders)]
+
+
+def format_split_table(loaders: Sequence[LearnerLoaders]) -> str:
+    """The sizes of every learner's data as a text table, with a total row."""
+    rows = split_sizes(loaders)
+    lines = [f"{'learner':>7}  {'train':>6}  {'vote':>6}  {'test':>6}"]
+    lines += [f"{r['learner']:>7}  {r['train']:>6}  {r['vote']:>6}  {r['test']:>6}" for r in rows]
+    totals = {k: sum(r[k] for r in rows) for k in ("train", "vote", "test")}
+    lines.append(f"{'total':>7}  {totals['train']:>6}  {totals['vote']:>6}  {totals['test']:>6}")
+    return "\n".join(lines)
+
+
+def label_counts(labels: torch.Tensor, n_classes: int = 10) -> np.ndarray:
+    """How many times each class appears in ``labels``.
+
+    >>> label_counts(torch.tensor([0, 2, 2]), n_classes=3).tolist()
+    [1, 0, 2]
+    """
+    check_int("n_classes", n_classes, minimum=1)
+    return np.bincount(labels.cpu().numpy().astype(np.int64), minlength=n_classes)[:n_classes]

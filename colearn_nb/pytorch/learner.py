@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import collections
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from itertools import islice
-from typing import Callable, Dict, Iterable, Iterator, Optional
+from typing import Callable, ContextManager, Dict, Iterable, Iterator, Optional
 
 import torch
 
-from .checks import check_positive_or_none
-from .ml_interface import MachineLearningInterface, ProposedWeights, Weights
+from ..protocol.checks import check_batches
+from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 from .privacy import DiffPrivConfig, PrivateTraining
 
 StateDict = Dict[str, torch.Tensor]
@@ -30,7 +30,7 @@ class PytorchLearner(MachineLearningInterface):
 
     Scores come from ``vote_criterion(outputs, labels)`` when given, else the mean
     ``criterion`` per sample; ``minimise_criterion`` says which direction is better.
-    With ``diff_priv_config`` it trains with DP-SGD (needs opacus; see ``colearn_nb.privacy``).
+    With ``diff_priv_config`` it trains with DP-SGD (needs opacus; see ``colearn_nb.pytorch.privacy``).
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
@@ -42,19 +42,22 @@ class PytorchLearner(MachineLearningInterface):
                  diff_priv_config: Optional[DiffPrivConfig] = None):
         if criterion is None:
             raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
-        check_positive_or_none("num_train_batches", num_train_batches)
-        check_positive_or_none("num_test_batches", num_test_batches)
+        check_batches("num_train_batches", num_train_batches)
+        check_batches("num_test_batches", num_test_batches)
         _check_loader("train_loader", train_loader)
         _check_loader("vote_loader", vote_loader)
         _check_loader("test_loader", test_loader, required=False)
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        self.privacy: Optional[PrivateTraining] = None
+        if diff_priv_config is not None:  # DP-SGD: a private optimizer and a Poisson-sampling loader over the data
+            self.privacy = PrivateTraining(self.model, optimizer, train_loader, diff_priv_config)
+            optimizer, train_loader = self.privacy.optimizer, self.privacy.loader
         self.optimizer, self.criterion, self.vote_criterion = optimizer, criterion, vote_criterion
         self.train_loader, self.vote_loader, self.test_loader = train_loader, vote_loader, test_loader
         self.need_reset_optimizer, self.minimise_criterion = need_reset_optimizer, minimise_criterion
         self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
         self._last_tested: tuple[Optional[Weights], float] = (None, math.nan)
-        self.privacy = PrivateTraining(self, diff_priv_config) if diff_priv_config is not None else None
         self.vote_score = self.test(self.vote_loader, "vote_loader")
 
     def __repr__(self) -> str:
@@ -181,22 +184,25 @@ class PytorchLearner(MachineLearningInterface):
     def mli_propose_weights(self) -> Weights:
         """Train a copy of the current weights and return it; the current weights are never touched."""
         proposal = self._state_copy()
-        if self.privacy is not None and self.privacy.budget_exceeded():
-            return Weights(weights=proposal, training_summary=self.privacy.refusal_summary())
+        if self.privacy is not None and self.privacy.budget_exceeded(self.num_train_batches):
+            return Weights(weights=proposal, training_summary=self.privacy.refusal_summary(self.num_train_batches))
         if self.need_reset_optimizer:
             self.reset_optimizer()
-        with self._weights_swapped_in(proposal):  # training updates the copy in place
+        with self._weights_swapped_in(proposal), self._quiet():  # training updates the copy in place
             summary = self.train()
         if self.privacy is not None:
             summary["dp_budget"] = self.privacy.budget()
         return Weights(weights=proposal, training_summary=summary)
+
+    def _quiet(self) -> ContextManager[None]:
+        return self.privacy.quiet() if self.privacy is not None else nullcontext()
 
     def mli_test_weights(self, weights: Weights) -> ProposedWeights:
         """Score ``weights`` on the vote and test loaders and vote; the current weights are put back."""
         self.check_weights(weights)
         with self._weights_swapped_in(weights.weights):
             vote_score = self.test(self.vote_loader, "vote_loader")
-            test_score = self.test(self.test_loader, "test_loader") if self.test_loader is not None else 0.0
+            test_score = self.test(self.test_loader, "test_loader") if self.test_loader is not None else math.nan
         self._last_tested = (weights, vote_score)
         return ProposedWeights(weights=weights, vote_score=vote_score, test_score=test_score,
                                vote=self.vote(vote_score))

@@ -1,0 +1,1 @@
+"""Deploying the Flower app: TLS files and node keys, a long-lived ClientApp worker, a loopback federation."""

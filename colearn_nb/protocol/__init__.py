@@ -1,0 +1,4 @@
+"""The protocol of collective learning, with the standard library only: interface, round, loop, results, checks.
+
+Importing it loads neither torch nor matplotlib (a test checks ``sys.modules``).
+"""

@@ -1,0 +1,131 @@
+"""Rounds as ``Result`` records, and the one loop that runs them (notebook 05 writes it out).
+
+``run_rounds`` is the loop every part of the kit uses: the live plot, the progress bar, the
+dashboard and the demo are callbacks (``on_round``) on it, and nothing here displays anything.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, List, Optional, Sequence, Union
+
+from .checks import check_n_learners, check_n_rounds, check_on_error, check_round_index, check_vote_threshold
+from .interface import MachineLearningInterface
+from .results import Result, Results
+from .round import blame, run_one_round
+
+
+def set_equal_weights(learners: Sequence[MachineLearningInterface]) -> None:
+    """Give every learner the first learner's weights; refuses before any learner changed."""
+    check_n_learners(learners)
+    weights = learners[0].mli_get_current_weights()
+    for i, learner in enumerate(learners[1:], start=1):
+        try:
+            learner.check_weights(weights)
+        except ValueError as exc:
+            raise ValueError(f"learners: learner {i} has a different model from learner 0 ({exc}); "
+                             "every learner needs the same architecture") from exc
+    for learner in learners[1:]:
+        learner.mli_accept_weights(weights)
+
+
+def initial_result(learners: Sequence[MachineLearningInterface]) -> Result:
+    """Every learner's scores of its current weights, all votes True: round 0 of ``Results``."""
+    check_n_learners(learners)
+    result = Result(vote=True)
+    for i, learner in enumerate(learners):
+        with blame(i, 0, "scoring its initial weights"):
+            scored = learner.mli_test_weights(learner.mli_get_current_weights())
+        result.votes.append(True)
+        result.vote_scores.append(scored.vote_score)
+        result.test_scores.append(scored.test_score)
+    return result
+
+
+def collective_learning_round(learners: Sequence[MachineLearningInterface], vote_threshold: float,
+                              round_index: int, on_error: str = "raise") -> Result:
+    """One round of collective learning, as a ``Result`` (``on_error``: see ``run_one_round``)."""
+    proposed_weights_list, vote = run_one_round(round_index, learners, vote_threshold, on_error)
+    proposer = round_index % len(learners)
+    summary = proposed_weights_list[proposer].weights.training_summary
+    return Result(vote=vote,
+                  votes=[pw.vote for pw in proposed_weights_list],
+                  vote_scores=[pw.vote_score for pw in proposed_weights_list],
+                  test_scores=[pw.test_score for pw in proposed_weights_list],
+                  training_summaries=[summary] if summary is not None else [],
+                  block_proposer=proposer,
+                  errors=[pw.error for pw in proposed_weights_list if pw.error])
+
+
+def individual_training_round(learners: Sequence[MachineLearningInterface], round_index: int) -> Result:
+    """The baseline: every learner trains and accepts its own weights, no voting."""
+    check_round_index(round_index)
+    check_n_learners(learners)
+    result = Result(vote=True)
+    for i, learner in enumerate(learners):
+        with blame(i, round_index, "training alone"):
+            weights = learner.mli_propose_weights()
+            scored = learner.mli_test_weights(weights)
+            learner.mli_accept_weights(weights)
+        result.votes.append(True)
+        result.vote_scores.append(scored.vote_score)
+        result.test_scores.append(scored.test_score)
+        if weights.training_summary is not None:
+            result.training_summaries.append(weights.training_summary)
+    return result
+
+
+OnRound = Callable[[Results], Any]
+
+
+def start_results(learners: Sequence[MachineLearningInterface], results: Optional[Results] = None) -> Results:
+    """Fresh ``Results`` from equal weights (round 0 scores them), or the given ones to continue."""
+    if results is None:
+        set_equal_weights(learners)
+        return Results([initial_result(learners)])
+    if not isinstance(results, Results) or not results.data:
+        raise ValueError(f"results: got {results!r}; pass results=None to start from equal weights, "
+                         "or Results returned by an earlier run to continue it")
+    return results
+
+
+def _callbacks(on_round: Union[None, OnRound, Sequence[OnRound]]) -> List[OnRound]:
+    callbacks = [] if on_round is None else list(on_round) if isinstance(on_round, (list, tuple)) else [on_round]
+    for callback in callbacks:
+        if not callable(callback):
+            raise ValueError(f"on_round: got {callback!r}; expected a function of the Results (or a list of them)")
+    return callbacks
+
+
+def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote_threshold: float = 0.5,
+               results: Optional[Results] = None, on_round: Union[None, OnRound, Sequence[OnRound]] = None,
+               on_error: str = "raise") -> Results:
+    """Run ``n_rounds`` rounds of collective learning; returns the ``Results``.
+
+    Without ``results`` the learners first get equal weights and round 0 scores them; with
+    ``results`` from an earlier call the rounds continue where it stopped. After every round each
+    ``on_round(results)`` is called (a live plot, a progress bar, a print); one that returns
+    ``False`` stops the loop. When the loop ends, however it ends, a callback with a ``finish``
+    method gets ``finish(results)``.
+
+    >>> from colearn_nb.tutorial.learners import make_mnist_learners
+    >>> results = run_rounds(make_mnist_learners(n_learners=2), n_rounds=2, on_round=lambda r: None)
+    >>> len(results), results.data[-1].block_proposer
+    (3, 1)
+    """
+    check_n_learners(learners)
+    check_n_rounds(n_rounds)
+    check_vote_threshold(vote_threshold)
+    check_on_error(on_error)
+    callbacks = _callbacks(on_round)
+    results = start_results(learners, results)
+    first_round = len(results) - 1
+    try:
+        for round_index in range(first_round, first_round + n_rounds):
+            results.append(collective_learning_round(learners, vote_threshold, round_index, on_error))
+            stop = [callback(results) is False for callback in callbacks]
+            if any(stop):
+                break
+    finally:
+        for callback in callbacks:
+            if hasattr(callback, "finish"):
+                callback.finish(results)
+    return results

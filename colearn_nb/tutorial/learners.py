@@ -1,0 +1,57 @@
+"""The tutorial's learners: MNIST shared out between learners, each with a model, an optimizer and its own data.
+
+Notebook 04 builds these ``PytorchLearner``s by hand; ``make_mnist_learners`` is that cell with its
+choices as arguments, so later notebooks change one argument instead of retyping the block.
+"""
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import torch
+
+from ..pytorch.learner import PytorchLearner
+from ..pytorch.metrics import categorical_accuracy
+from ..pytorch.privacy import DiffPrivConfig
+from ..pytorch.splitting import learner_loaders
+from .mnist import load_mnist
+from .net import TutorialNet
+
+MakeOptimizer = Callable[[torch.nn.Module], torch.optim.Optimizer]
+
+
+def adam(learning_rate: float = 1e-3) -> MakeOptimizer:
+    """A maker of Adam optimizers (the tutorial's) for ``make_mnist_learners(make_optimizer=...)``."""
+    return lambda model: torch.optim.Adam(model.parameters(), lr=learning_rate)
+
+
+def make_mnist_learners(n_learners: int = 5, batch_size: int = 64, learning_rate: float = 1e-3,
+                        num_train_batches: Optional[int] = None, num_test_batches: Optional[int] = 2,
+                        seed: int = 0, root: Optional[str] = None, download: bool = False,
+                        make_model: Callable[[], torch.nn.Module] = TutorialNet,
+                        make_optimizer: Optional[MakeOptimizer] = None, method: str = "iid", alpha: float = 0.5,
+                        diff_priv_config: Optional[DiffPrivConfig] = None) -> List[PytorchLearner]:
+    """``n_learners`` learners on disjoint MNIST parts, scored by categorical accuracy (higher is better).
+
+    ``make_model()`` builds each learner's model (it must output log-probabilities: the loss is
+    ``NLLLoss``) and ``make_optimizer(model)`` its optimizer (default: Adam with ``learning_rate``);
+    ``method`` and ``alpha`` split the data as in ``split_dataset``; ``diff_priv_config`` trains with
+    DP-SGD. The learners' weights differ until ``set_equal_weights`` (``run_rounds`` does it).
+
+    >>> learners = make_mnist_learners(n_learners=2, num_train_batches=4)
+    >>> len(learners), learners[0].minimise_criterion, learners[0].num_train_batches
+    (2, False, 4)
+    """
+    make_optimizer = make_optimizer or adam(learning_rate)
+    train_data, test_data = load_mnist(root, download)
+    parts = learner_loaders(train_data, test_data, n_learners, batch_size=batch_size, seed=seed, method=method,
+                            alpha=alpha)
+    learners = []
+    for loaders in parts:
+        model = make_model()
+        learners.append(PytorchLearner(
+            model=model, optimizer=make_optimizer(model),
+            train_loader=loaders.train, vote_loader=loaders.vote, test_loader=loaders.test,
+            criterion=torch.nn.NLLLoss(), vote_criterion=categorical_accuracy, minimise_criterion=False,
+            num_train_batches=num_train_batches, num_test_batches=num_test_batches,
+            diff_priv_config=diff_priv_config))
+    return learners

@@ -1,0 +1,4 @@
+"""What people look at: where figures go, static and live plots, the round diagram, the dashboard.
+
+Imports ``protocol``, ``pytorch`` and ``tutorial``.
+"""

@@ -1,0 +1,109 @@
+"""Where figures go: windows, a notebook, or nowhere (headless); the one place that detects the display.
+
+``setup_notebook`` is the first cell of every notebook (notebook 00 explains it).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from ..protocol.checks import check_int
+
+GUI_BACKEND_PREFIXES = ("qt", "tk", "gtk", "wx", "macosx")
+
+
+def _gui_backend() -> bool:
+    """True when matplotlib draws into windows (Qt, Tk, GTK, wx, macOS), not files or notebooks."""
+    return matplotlib.get_backend().lower().startswith(GUI_BACKEND_PREFIXES)
+
+
+def _in_notebook() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def new_figure(**kwargs) -> Figure:
+    """A figure outside pyplot's registry, unless a window backend is in use; shown as PNG in a notebook."""
+    if _gui_backend():
+        import matplotlib.pyplot as plt
+
+        return plt.figure(**kwargs)
+    if _in_notebook():
+        _show_figures_as_png()
+    return Figure(**kwargs)
+
+
+def _show_figures_as_png() -> None:
+    """Let a notebook display a plain ``Figure`` as a picture (pyplot's inline backend does it only for its own)."""
+    from IPython import get_ipython
+    from IPython.core.pylabtools import print_figure
+
+    formatter = get_ipython().display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
+def show(*figures: Figure, block: bool = False) -> None:
+    """Show figures where a person can see them: windows, or a notebook when ``block``; else nothing."""
+    if _gui_backend():
+        import matplotlib.pyplot as plt
+
+        plt.show(block=block)
+        for fig in figures:
+            fig.canvas.draw_idle()
+            fig.canvas.flush_events()
+    elif block and _in_notebook():
+        from IPython.display import display
+
+        display(*figures)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (containers, Binder).
+
+    >>> available_cpus() >= 1
+    True
+    """
+    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_cpu_quota()
+    return max(1, min(n_cpus, int(quota)) if quota is not None else n_cpus)
+
+
+def _cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> Optional[float]:
+    """CPUs allowed by a cgroup v2 quota ("QUOTA PERIOD"), or None when there is none or it cannot be read."""
+    try:
+        quota, period = open(path).read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else max(1.0, float(quota) / float(period))
+
+
+def setup_notebook(seed: Optional[int] = 0, offline: bool = True, threads: Optional[int] = None) -> str:
+    """A notebook's first call: shipped digits, figures shown as pictures, torch's threads, one seed; prints one line.
+
+    ``offline`` uses the 5,000 digits shipped with the kit unless ``COLEARN_NB_OFFLINE`` is already set;
+    ``threads`` defaults to ``available_cpus()``; ``seed=None`` leaves the random generators alone.
+    Returns the line it printed.
+    """
+    import torch
+
+    from .. import __version__
+    from ..pytorch.seeding import seed_everything
+
+    if offline:
+        os.environ.setdefault("COLEARN_NB_OFFLINE", "1")
+    if _in_notebook():
+        _show_figures_as_png()
+    threads = available_cpus() if threads is None else threads
+    torch.set_num_threads(check_int("threads", threads, minimum=1))
+    if seed is not None:
+        seed_everything(seed)
+    line = (f"Python {sys.version.split()[0]} | torch {torch.__version__} | matplotlib {matplotlib.__version__} | "
+            f"colearn_nb {__version__} | {threads} thread{'s' if threads > 1 else ''} | seed {seed} | "
+            f"{'shipped digits' if os.environ.get('COLEARN_NB_OFFLINE', '') not in ('', '0') else 'MNIST as found'}")
+    print(line)
+    return line

@@ -1,0 +1,189 @@
+"""Static plots: scores per round, the vote matrix, compared runs, label histograms (notebooks 02, 05, 08-11).
+
+Every function takes ``ax=`` to draw into given axes, else makes a new figure; each returns the figure.
+Nothing here shows a window or blocks: see ``display.show``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from ..protocol.checks import check_int
+from ..protocol.results import Results
+from ..pytorch.splitting import LearnerLoaders, label_counts
+from .display import new_figure, show
+
+if TYPE_CHECKING:
+    from ..tutorial.comparison import Comparison
+
+Curve = Tuple[Sequence[float], Sequence[float]]
+
+VOTE_COLOURS = {True: (0.80, 1.00, 0.80), False: (1.00, 0.60, 0.60), None: (0.85, 0.85, 0.85)}
+
+
+def draw_scores(ax: Axes, results: Results, score_name: str = "score") -> None:
+    """Per-learner test (blue) and vote (red) scores per round, thin; their means bold."""
+    ax.clear()
+    rounds = np.arange(len(results.data))
+    for test_scores, vote_scores in zip(results.h_test_scores, results.h_vote_scores):
+        ax.plot(rounds, test_scores, "b--", alpha=0.4, linewidth=1)
+        ax.plot(rounds, vote_scores, "r--", alpha=0.4, linewidth=1)
+    ax.plot(rounds, results.mean_test_scores, "b", linewidth=3, label=f"mean test {score_name}")
+    ax.plot(rounds, results.mean_vote_scores, "r", linewidth=3, label=f"mean vote {score_name}")
+    ax.set_xlabel("training round")
+    ax.set_ylabel(score_name)
+    ax.set_xlim(-0.5, max(len(rounds) - 0.5, 0.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="best")
+
+
+def vote_image(results: Results) -> np.ndarray:
+    """The vote matrix as RGB, learners down and rounds across: green yes, red no, grey no vote."""
+    image = np.zeros((results.n_learners, len(results.data), 3))
+    for round_index, result in enumerate(results.data):
+        for learner, vote in enumerate(result.votes):
+            image[learner, round_index] = VOTE_COLOURS[None if vote is None else bool(vote)]
+    return image
+
+
+def draw_votes(ax: Axes, results: Results) -> None:
+    """The vote matrix; each round's proposer marked with a tick when accepted, a cross when rejected."""
+    ax.clear()
+    n_rounds, n_learners = len(results.data), results.n_learners
+    ax.imshow(vote_image(results), aspect="auto", interpolation="nearest")
+    proposals = [(i, r.block_proposer, r.vote) for i, r in enumerate(results.data) if r.block_proposer is not None]
+    accepted = [(i, p) for i, p, v in proposals if v]
+    rejected = [(i, p) for i, p, v in proposals if not v]
+    if accepted:
+        ax.scatter(*zip(*accepted), marker=r"$\checkmark$", c="green", s=150, label="proposer, accepted")
+    if rejected:
+        ax.scatter(*zip(*rejected), marker="X", c="red", s=120, label="proposer, rejected")
+    ax.set_yticks(range(n_learners), [f"learner {i}" for i in range(n_learners)])
+    ax.set_xticks(range(0, n_rounds, max(1, n_rounds // 20)))
+    ax.vlines(np.arange(-0.5, n_rounds, 1), -0.5, n_learners - 0.5, colors="w", linewidth=2)
+    ax.hlines(np.arange(-0.5, n_learners, 1), -0.5, n_rounds - 0.5, colors="w", linewidth=2)
+    ax.set_xlabel("training round")
+    handles = [Patch(color=VOTE_COLOURS[k], label=label) for k, label in
+               ((True, "yes"), (False, "no"), (None, "no vote"))]
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="upper left", bbox_to_anchor=(1.01, 1))
+
+
+def plot_results(results: Results, score_name: str = "score", ax: Optional[Axes] = None) -> Figure:
+    """Scores per round: each learner's test and vote scores thin, their means bold; a new figure unless ``ax``.
+
+    >>> from colearn_nb.protocol.results import Result
+    >>> r = Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])])
+    >>> plot_results(r, score_name="accuracy").axes[0].get_ylabel()
+    'accuracy'
+    """
+    ax = ax or new_figure(figsize=(8, 4), layout="constrained").add_subplot()
+    draw_scores(ax, results, score_name)
+    return ax.figure
+
+
+def plot_votes(results: Results, ax: Optional[Axes] = None) -> Figure:
+    """The vote matrix of ``results``; a new figure unless ``ax``.
+
+    >>> from colearn_nb.protocol.results import Result
+    >>> r = Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])])
+    >>> plot_votes(r).axes[0].get_xlabel()
+    'training round'
+    """
+    ax = ax or new_figure(figsize=(10, 3), layout="constrained").add_subplot()
+    draw_votes(ax, results)
+    return ax.figure
+
+
+class ColearnPlot:
+    """Scores and votes in one figure, redrawn in place each round; ``block()`` shows it and waits.
+
+    For a figure that updates itself in a notebook while rounds run, use ``LivePlot``.
+    """
+
+    def __init__(self, score_name: str = "score"):
+        self.score_name = score_name
+        self.figure = new_figure(figsize=(10, 7), layout="constrained")
+        self.results_axes, self.votes_axes = self.figure.subplots(2, 1)
+
+    def __repr__(self) -> str:
+        return f"ColearnPlot(score_name={self.score_name!r})"
+
+    def plot_results(self, results: Results) -> Figure:
+        """Redraw the score panel."""
+        draw_scores(self.results_axes, results, self.score_name)
+        show(self.figure)
+        return self.figure
+
+    def plot_votes(self, results: Results) -> Figure:
+        """Redraw the vote panel."""
+        draw_votes(self.votes_axes, results)
+        show(self.figure)
+        return self.figure
+
+    def plot_results_and_votes(self, results: Results) -> Figure:
+        """Redraw both panels."""
+        self.plot_results(results)
+        return self.plot_votes(results)
+
+    def block(self) -> None:
+        """Show the figure and wait (a window backend), show it once (a notebook), or do nothing (headless)."""
+        show(self.figure, block=True)
+
+
+def plot_curves(curves: Mapping[str, Curve], xlabel: str = "training epochs, all learners together",
+                score_name: str = "score", ax: Optional[Axes] = None) -> Figure:
+    """One line per named ``(x, scores)`` curve, so runs with different budgets share an x axis.
+
+    >>> fig = plot_curves({"a": ([0, 1], [0.1, 0.5])}, score_name="accuracy")
+    >>> fig.axes[0].get_ylabel(), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ('mean test accuracy', ['a'])
+    """
+    if not curves:
+        raise ValueError("curves: got an empty mapping; expected at least one {name: (x, scores)}")
+    ax = ax or new_figure(figsize=(8, 4), layout="constrained").add_subplot()
+    for name, (x, scores) in curves.items():
+        if len(x) != len(scores):
+            raise ValueError(f"curves[{name!r}]: got {len(x)} x values but {len(scores)} scores; "
+                             "they must have the same length")
+        ax.plot(x, scores, marker="o", markersize=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"mean test {score_name}")
+    ax.legend(loc="lower right")
+    return ax.figure
+
+
+def plot_label_histograms(loaders: Sequence[LearnerLoaders], n_classes: int = 10, part: str = "train",
+                          ax: Optional[Axes] = None) -> Figure:
+    """Grouped bars: for each class, how many ``part`` ("train", "vote" or "test") samples each learner holds."""
+    if part not in LearnerLoaders._fields:
+        raise ValueError(f"part: got {part!r}; expected one of {LearnerLoaders._fields}")
+    ax = ax or new_figure(figsize=(9, 3.5), layout="constrained").add_subplot()
+    width = 0.8 / max(len(loaders), 1)
+    for i, learner_data in enumerate(loaders):
+        counts = label_counts(getattr(learner_data, part).labels, n_classes)
+        ax.bar(np.arange(n_classes) + (i - (len(loaders) - 1) / 2) * width, counts, width, label=f"learner {i}")
+    ax.set_xticks(range(n_classes))
+    ax.set_xlabel("label")
+    ax.set_ylabel(f"{part} samples")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax.figure
+
+
+def plot_comparison(comparison: "Comparison", ax: Optional[Axes] = None) -> Figure:
+    """Mean test accuracy of every approach against training batches done, on one plot.
+
+    >>> from colearn_nb.tutorial.comparison import Comparison
+    >>> c = Comparison({"alone": [0, 10], "pooled": [0, 10]}, {"alone": [0.1, 0.6], "pooled": [0.1, 0.8]})
+    >>> [t.get_text() for t in plot_comparison(c).axes[0].get_legend().get_texts()]
+    ['alone', 'pooled']
+    """
+    curves = {name: (comparison.training_batches[name], scores)
+              for name, scores in comparison.mean_test_accuracy.items()}
+    figure = plot_curves(curves, xlabel="training batches, all learners together", score_name="accuracy", ax=ax)
+    figure.axes[0].set_title(f"same data, same starting weights, {comparison.n_rounds} rounds")
+    return figure
