@@ -1,4 +1,5 @@
-"""Peak memory (RSS) of the main job, ``python -m colearn_nb.demo``, next to a bare interpreter importing the same.
+"""Peak memory (RSS) of the main job, ``python -m colearn_nb.demo``,
+next to a bare interpreter importing the same.
 
     python benchmarks/demo_memory.py                       # the default demo: 5 learners, 20 rounds
     python benchmarks/demo_memory.py -- --n-learners 10    # arguments after -- go to the demo
@@ -14,12 +15,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import List, Tuple
 
 IMPORTS_ONLY = "import torch, matplotlib, colearn_nb, colearn_nb.demo, colearn_nb.tutorial.learners"
 
 
-def peak_rss_mib(command: List[str]) -> Tuple[float, float]:
+def peak_rss_mib(command: list[str]) -> tuple[float, float]:
     """Run ``command`` to the end; its peak resident memory in MiB and its wall-clock seconds."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as log:
@@ -33,15 +33,17 @@ def peak_rss_mib(command: List[str]) -> Tuple[float, float]:
     return usage.ru_maxrss / 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
 
 
-def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; everything after ``--`` is passed to the demo."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("demo_args", nargs="*", help="extra arguments for python -m colearn_nb.demo (after --)")
-    parser.add_argument("--max-mib", type=float, default=None, help="exit with status 1 when the peak is above this")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("demo_args", nargs="*",
+                        help="extra arguments for python -m colearn_nb.demo (after --)")
+    parser.add_argument("--max-mib", type=float, default=None,
+                        help="exit with status 1 when the peak is above this")
     return parser.parse_args(argv)
 
 
-def main(argv: List[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Measure and print both peaks and the demo's share above the imports."""
     args = parse_args(argv)
     base_mib, base_s = peak_rss_mib([sys.executable, "-c", IMPORTS_ONLY])

@@ -1,4 +1,5 @@
-"""Round time of collective learning on Flower (simulation, loopback deployment) against the in-process driver.
+"""Round time of collective learning on Flower (simulation, loopback deployment)
+against the in-process driver.
 
     python benchmarks/flower_rounds.py                        # 3 learners, 4 rounds, every mode
     python benchmarks/flower_rounds.py --modes in-process simulation
@@ -20,16 +21,20 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights
-from colearn_nb.flower import LoopbackFederation, MnistLearnerFactory, quiet_flower_environment, run_flower_simulation
+from colearn_nb.flower import (
+    LoopbackFederation,
+    MnistLearnerFactory,
+    quiet_flower_environment,
+    run_flower_simulation,
+)
 from colearn_nb.pytorch.seeding import seed_everything
 
-Timing = Tuple[float, List[float]]  # (start-up seconds, per-round seconds)
+Timing = tuple[float, list[float]]  # (start-up seconds, per-round seconds)
 
 
-def in_process(factory: MnistLearnerFactory, n_rounds: int) -> Tuple[Results, Timing]:
+def in_process(factory: MnistLearnerFactory, n_rounds: int) -> tuple[Results, Timing]:
     """The in-process driver on the same learners; its start-up and round times."""
     started = time.perf_counter()
     seed_everything(factory.seed)
@@ -39,25 +44,26 @@ def in_process(factory: MnistLearnerFactory, n_rounds: int) -> Tuple[Results, Ti
     for round_index in range(n_rounds):
         results.data.append(collective_learning_round(learners, 0.5, round_index))
         ends.append(time.perf_counter())
-    return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:])])
+    return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:], strict=False)])
 
 
-def simulation(factory: MnistLearnerFactory, n_rounds: int) -> Tuple[Results, Timing]:
+def simulation(factory: MnistLearnerFactory, n_rounds: int) -> tuple[Results, Timing]:
     """``run_flower_simulation``; round ends seen by the ServerApp in this process."""
     started, ends = time.perf_counter(), []
     results = run_flower_simulation(factory, factory.n_learners, n_rounds,
                                     on_round=lambda _: ends.append(time.perf_counter()))
-    return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:])])
+    return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:], strict=False)])
 
 
 def deployment(factory: MnistLearnerFactory, n_rounds: int, fast: bool, isolation: str,
-               directory: Path) -> Tuple[Results, Timing]:
+               directory: Path) -> tuple[Results, Timing]:
     """A loopback deployment; round ends as written by the ServerApp next to its results."""
     started = time.time()
-    with LoopbackFederation(directory, n_learners=factory.n_learners, fast=fast, isolation=isolation) as federation:
+    with LoopbackFederation(directory, n_learners=factory.n_learners, fast=fast,
+                            isolation=isolation) as federation:
         results = federation.run(n_rounds, seed=factory.seed, timeout=1800)
         ends = json.loads(next(federation.directory.glob("*.times.json")).read_text())["round_ends"][1:]
-    return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:])])
+    return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:], strict=False)])
 
 
 def report(name: str, timing: Timing, reference: float) -> str:
@@ -68,9 +74,9 @@ def report(name: str, timing: Timing, reference: float) -> str:
             f"(min {min(rounds):.2f}, max {max(rounds):.2f})   ratio to in-process {median / reference:8.1f}")
 
 
-def main(argv: List[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run every mode and print start-up, round times and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-learners", type=int, default=3)
     parser.add_argument("--n-rounds", type=int, default=4, help="rounds per mode (at least 3)")
     parser.add_argument("--modes", nargs="+", default=["in-process", "simulation", "deployment-default",
@@ -84,9 +90,10 @@ def main(argv: List[str] | None = None) -> None:
     expected, timing = in_process(factory, args.n_rounds)
     reference = statistics.median(timing[1])
     print(report("in-process", timing, reference), flush=True)
-    runs: Dict[str, object] = {
+    runs: dict[str, object] = {
         "simulation": lambda: simulation(factory, args.n_rounds),
-        "deployment-default": lambda: deployment(factory, args.n_rounds, False, "subprocess", workdir / "default"),
+        "deployment-default":
+            lambda: deployment(factory, args.n_rounds, False, "subprocess", workdir / "default"),
         "deployment-fast": lambda: deployment(factory, args.n_rounds, True, "subprocess", workdir / "fast"),
         "deployment-worker": lambda: deployment(factory, args.n_rounds, True, "process", workdir / "worker")}
     for mode in [m for m in args.modes if m != "in-process"]:

@@ -12,10 +12,7 @@ import argparse
 import os
 import time
 
-from colearn_nb import seed_everything
-from colearn_nb.viz.live import LivePlot, run_rounds
-from colearn_nb.tutorial.learners import make_mnist_learners
-from colearn_nb.protocol.results import Results
+from colearn_nb import LivePlot, Results, make_mnist_learners, run_rounds, seed_everything
 
 
 def rss_mb() -> float:
@@ -24,12 +21,12 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def timed_run(n_learners: int, n_rounds: int, live: LivePlot | bool) -> tuple[Results, float]:
+def timed_run(n_learners: int, n_rounds: int, live: LivePlot | None) -> tuple[Results, float]:
     """The same seeded run, with or without the live plot; returns results and seconds."""
     seed_everything(0)
     learners = make_mnist_learners(n_learners=n_learners)
     start = time.perf_counter()
-    results = run_rounds(learners, n_rounds, plot=live, score_name="categorical accuracy", progress=False)
+    results = run_rounds(learners, n_rounds, on_round=live)
     return results, time.perf_counter() - start
 
 
@@ -38,12 +35,13 @@ def share_of_run(n_learners: int, n_rounds: int) -> Results:
     frames = []
     live = LivePlot(score_name="categorical accuracy", on_frame=frames.append)
     results, with_plot_s = timed_run(n_learners, n_rounds, live)
-    _, without_plot_s = timed_run(n_learners, n_rounds, False)
+    _, without_plot_s = timed_run(n_learners, n_rounds, None)
     print(f"{n_learners} learners x {n_rounds} rounds: {with_plot_s:.1f} s with the live plot, "
           f"{without_plot_s:.1f} s without ({without_plot_s / n_rounds:.3f} s a round)")
     print(f"  frames drawn: {live.n_frames}, {live.seconds_drawing:.2f} s drawing, "
           f"{live.seconds_drawing / live.n_frames:.3f} s a frame, last frame {len(frames[-1]) / 1e3:.0f} kB")
-    print(f"  drawing / whole run (measured by LivePlot): {live.seconds_drawing / with_plot_s:.3f} (target <= 0.05)")
+    print(f"  drawing / whole run (measured by LivePlot): {live.seconds_drawing / with_plot_s:.3f} "
+          "(target <= 0.05)")
     print(f"  (with - without) / with, wall clock:        {(with_plot_s - without_plot_s) / with_plot_s:.3f} "
           "(noisy where other work shares the machine)")
     return results
@@ -51,7 +49,8 @@ def share_of_run(n_learners: int, n_rounds: int) -> Results:
 
 def memory_over_updates(results: Results, n_updates: int) -> None:
     """Print memory after the first 100 updates and after all, every update drawing a frame."""
-    live = LivePlot(score_name="categorical accuracy", min_interval=0, max_share=1.0, on_frame=lambda frame: None)
+    live = LivePlot(score_name="categorical accuracy", min_interval=0, max_share=1.0,
+                    on_frame=lambda frame: None)
     checkpoints = {}
     start = time.perf_counter()
     for update in range(1, n_updates + 1):

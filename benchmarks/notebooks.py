@@ -3,9 +3,9 @@
     python benchmarks/notebooks.py [notebooks/05_run_rounds.ipynb ...]
 
 Wall time depends on what else the machine runs (the load average is printed); the kernels' CPU time
-does much less. Targets: the whole sequence in at most 4 minutes on a 2-core laptop, at most 1.5 GB resident memory per
-kernel (Binder gives about 2 GB). Peak memory is the largest sum of resident set sizes of the kernel and its
-children, sampled every 50 ms. Runs offline on the digits shipped with the kit.
+does much less. Targets: the whole sequence in at most 4 minutes on a 2-core laptop, at most 1.5 GB resident
+memory per kernel (Binder gives about 2 GB). Peak memory is the largest sum of resident set sizes of the
+kernel and its children, sampled every 50 ms. Runs offline on the digits shipped with the kit.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class PeakMemory:
                 pass
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -86,7 +86,8 @@ def main(paths: list[str]) -> None:
         total_s, total_cpu_s, peak = total_s + seconds, total_cpu_s + cpu_s, max(peak, peak_bytes)
         print(f"{path.stem:<28} {seconds:>8.1f} {cpu_s:>8.1f} {peak_bytes / 1e6:>8.0f}")
     print(f"{'total':<28} {total_s:>8.1f} {total_cpu_s:>8.1f} {peak / 1e6:>8.0f}")
-    print(f"time: {total_s:.0f} s of the {TARGET_TOTAL_S:.0f} s target (ratio {total_s / TARGET_TOTAL_S:.2f}); "
+    print(f"time: {total_s:.0f} s of the {TARGET_TOTAL_S:.0f} s target "
+          f"(ratio {total_s / TARGET_TOTAL_S:.2f}); "
           f"largest kernel: {peak / 1e9:.2f} GB of the {TARGET_PEAK_BYTES / 1e9:.1f} GB target "
           f"(ratio {peak / TARGET_PEAK_BYTES:.2f}); load average {os.getloadavg()[0]:.1f} at the end")
 

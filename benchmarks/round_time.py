@@ -6,13 +6,13 @@
 
 The workload is the tutorial's: real MNIST split by ``make_mnist_learners`` (the tutorial's Net, batch 64,
 Adam lr 1e-3, ``num_test_batches=2``), vote threshold 0.5, on the CPU. The plain loop reads the very tensors
-of the learners' ``TensorLoader``s, copies the learners' initial weights and shuffle generators, and per round:
-the proposer's weights are loaded into one work model that trains on the proposer's batches; that model is
-evaluated once on every learner's vote and test batches; on acceptance every learner's weights are overwritten
-by the proposal (nothing is evaluated again). Rounds alternate colearn / plain in one process (the order
-flips every round), so both see the same threads, allocator and machine noise. Warm-up rounds run on
-throw-away learners first and are not timed. The plain loop must reproduce colearn's votes and scores
-exactly, otherwise the two did not do the same work and the script stops with an error.
+of the learners' ``TensorLoader``s, copies the learners' initial weights and shuffle generators, and per
+round: the proposer's weights are loaded into one work model that trains on the proposer's batches; that model
+is evaluated once on every learner's vote and test batches; on acceptance every learner's weights are
+overwritten by the proposal (nothing is evaluated again). Rounds alternate colearn / plain in one process (the
+order flips every round), so both see the same threads, allocator and machine noise. Warm-up rounds run on
+throw-away learners first and are not timed. The plain loop must reproduce colearn's votes and scores exactly,
+otherwise the two did not do the same work and the script stops with an error.
 
 Both wall-clock and process CPU time are reported. On a machine shared with other jobs, wall time swings
 with their load; with ``--threads 1`` the CPU time of a round is the steadier measure of the work done.
@@ -24,18 +24,18 @@ import collections
 import copy
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Dict, List, Sequence, Tuple
 
 import torch
 
 from colearn_nb import PytorchLearner, Result, collective_learning_round, seed_everything, set_equal_weights
 from colearn_nb.tutorial.learners import make_mnist_learners
 
-StateDict = Dict[str, torch.Tensor]
-Batch = Tuple[torch.Tensor, torch.Tensor]
-Times = Tuple[float, float]
+StateDict = dict[str, torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor]
+Times = tuple[float, float]
 TARGET_RATIO = 1.03
 
 
@@ -46,8 +46,8 @@ class PlainLearner:
     train_inputs: torch.Tensor
     train_labels: torch.Tensor
     generator: torch.Generator
-    vote_batches: List[Batch]
-    test_batches: List[Batch]
+    vote_batches: list[Batch]
+    test_batches: list[Batch]
     weights: StateDict
     vote_correct: int = 0
 
@@ -82,7 +82,7 @@ class PlainRounds:
             learner.vote_correct = self.n_correct(learner.vote_batches)
 
     @torch.no_grad()
-    def n_correct(self, batches: List[Batch]) -> int:
+    def n_correct(self, batches: list[Batch]) -> int:
         """Number of samples in ``batches`` the work model classifies right."""
         self.model.eval()
         return sum(int((self.model(inputs).argmax(dim=1) == labels).sum()) for inputs, labels in batches)
@@ -99,53 +99,58 @@ class PlainRounds:
             self.criterion(self.model(learner.train_inputs[batch]), learner.train_labels[batch]).backward()
             self.optimizer.step()
 
-    def round(self, round_index: int) -> Tuple[bool, List[Tuple[int, int]]]:
+    def round(self, round_index: int) -> tuple[bool, list[tuple[int, int]]]:
         """One round; returns whether it was accepted and every learner's (vote, test) correct counts."""
         proposer = round_index % len(self.learners)
         self.train(self.learners[proposer])
         counts = [(self.n_correct(p.vote_batches), self.n_correct(p.test_batches)) for p in self.learners]
-        approves = sum(vote > p.vote_correct for i, (p, (vote, _)) in enumerate(zip(self.learners, counts))
+        approves = sum(vote > p.vote_correct
+                       for i, (p, (vote, _)) in enumerate(zip(self.learners, counts, strict=True))
                        if i != proposer)
         accepted = approves >= (len(self.learners) - 1) * self.vote_threshold
         if accepted:
             proposal = self.model.state_dict()
-            for learner, (vote, _) in zip(self.learners, counts):
+            for learner, (vote, _) in zip(self.learners, counts, strict=True):
                 for key, tensor in learner.weights.items():
                     tensor.copy_(proposal[key])
                 learner.vote_correct = vote
         return accepted, counts
 
 
-def check_same_work(result: Result, accepted: bool, counts: List[Tuple[int, int]], plain: PlainRounds,
+def check_same_work(result: Result, accepted: bool, counts: list[tuple[int, int]], plain: PlainRounds,
                     round_index: int) -> None:
     """Stop when the plain round did not reproduce colearn's decision and scores exactly."""
     plain_scores = [(vote / p.n_vote_samples, test / sum(len(y) for _, y in p.test_batches))
-                    for p, (vote, test) in zip(plain.learners, counts)]
-    colearn_scores = list(zip(result.vote_scores, result.test_scores))
-    same_scores = all(abs(a - b) < 1e-6 for pair in zip(plain_scores, colearn_scores) for a, b in zip(*pair))
+                    for p, (vote, test) in zip(plain.learners, counts, strict=True)]
+    colearn_scores = list(zip(result.vote_scores, result.test_scores, strict=True))
+    same_scores = all(abs(a - b) < 1e-6 for pair in zip(plain_scores, colearn_scores, strict=True)
+                      for a, b in zip(*pair, strict=True))
     if accepted != result.vote or not same_scores:
-        raise SystemExit(f"round {round_index}: the plain loop diverged from colearn_nb (accepted {accepted} vs "
-                         f"{result.vote}; scores {plain_scores} vs {colearn_scores}); the comparison is void")
+        raise SystemExit(f"round {round_index}: the plain loop diverged from colearn_nb "
+                         f"(accepted {accepted} vs {result.vote}; scores {plain_scores} vs "
+                         f"{colearn_scores}); the comparison is void")
 
 
-def timed(function, *args) -> Tuple[object, Tuple[float, float]]:
+def timed(function, *args) -> tuple[object, tuple[float, float]]:
     """``function(*args)`` and the (wall-clock, process CPU) seconds it took."""
     wall, cpu = time.perf_counter(), time.process_time()
     value = function(*args)
     return value, (time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def build(args: argparse.Namespace, n_learners: int) -> Tuple[List[PytorchLearner], PlainRounds]:
+def build(args: argparse.Namespace, n_learners: int) -> tuple[list[PytorchLearner], PlainRounds]:
     """Fresh seeded colearn learners with equal weights, and a plain loop on the same data and weights."""
     seed_everything(args.seed)
     learners = make_mnist_learners(n_learners, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                    num_test_batches=args.num_test_batches, seed=args.seed)
     set_equal_weights(learners)
-    plain = PlainRounds(learners, args.learning_rate, args.vote_threshold, args.batch_size, args.num_test_batches)
+    plain = PlainRounds(learners, args.learning_rate, args.vote_threshold, args.batch_size,
+                        args.num_test_batches)
     return learners, plain
 
 
-def run_alternating(args: argparse.Namespace, n_learners: int, n_rounds: int) -> Tuple[List[Times], List[Times]]:
+def run_alternating(args: argparse.Namespace, n_learners: int,
+                    n_rounds: int) -> tuple[list[Times], list[Times]]:
     """Alternate colearn and plain rounds (order flipped every round); their (wall, CPU) round times."""
     learners, plain = build(args, n_learners)
     colearn_times, plain_times = [], []
@@ -162,15 +167,16 @@ def run_alternating(args: argparse.Namespace, n_learners: int, n_rounds: int) ->
     return colearn_times, plain_times
 
 
-def summary(colearn_times: List[Times], plain_times: List[Times], column: int) -> Tuple[float, float, float, float]:
+def summary(colearn_times: list[Times], plain_times: list[Times],
+            column: int) -> tuple[float, float, float, float]:
     """Medians of one column (0 wall, 1 CPU): colearn, plain, their ratio and the median per-round ratio."""
     colearn = statistics.median(t[column] for t in colearn_times)
     plain = statistics.median(t[column] for t in plain_times)
-    paired = statistics.median(c[column] / p[column] for c, p in zip(colearn_times, plain_times))
+    paired = statistics.median(c[column] / p[column] for c, p in zip(colearn_times, plain_times, strict=True))
     return colearn, plain, colearn / plain, paired
 
 
-def benchmark(args: argparse.Namespace, n_learners: int) -> Tuple[float, float]:
+def benchmark(args: argparse.Namespace, n_learners: int) -> tuple[float, float]:
     """Print median round times and their ratios for ``n_learners``; return the (wall, CPU) ratios."""
     if args.n_warmup_rounds:
         run_alternating(args, n_learners, args.n_warmup_rounds)
@@ -187,20 +193,21 @@ def benchmark(args: argparse.Namespace, n_learners: int) -> Tuple[float, float]:
         colearn, plain, ratio, paired = summary(colearn_times, plain_times, column)
         verdict = "ok" if ratio <= TARGET_RATIO else "ABOVE TARGET"
         print(f"{n_learners} learners, {len(colearn_times)} rounds, {name} time: colearn_nb median "
-              f"{colearn * 1e3:.1f} ms, plain median {plain * 1e3:.1f} ms, ratio {ratio:.3f} (median per-round "
-              f"ratio {paired:.3f}); target <= {TARGET_RATIO}: {verdict}", flush=True)
+              f"{colearn * 1e3:.1f} ms, plain median {plain * 1e3:.1f} ms, ratio {ratio:.3f} "
+              f"(median per-round ratio {paired:.3f}); target <= {TARGET_RATIO}: {verdict}", flush=True)
         ratios.append(ratio)
     return ratios[0], ratios[1]
 
 
-def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--n-learners", type=int, nargs="+", default=[5, 10], help="learner counts to time")
     parser.add_argument("--n-rounds", type=int, default=20, help="timed rounds per repeat")
     parser.add_argument("--repeats", type=int, default=3, help="runs of n-rounds from fresh learners, pooled")
-    parser.add_argument("--n-warmup-rounds", type=int, default=4, help="untimed rounds on throw-away learners")
+    parser.add_argument("--n-warmup-rounds", type=int, default=4,
+                        help="untimed rounds on throw-away learners")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -214,7 +221,7 @@ def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: List[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Time every learner count and print the ratios."""
     args = parse_args(argv)
     if args.threads is not None:

@@ -1,14 +1,16 @@
-"""Colearn's names and signatures, so code written for the original colearn runs with only its imports changed.
+"""Colearn's names and signatures, so code written for the original colearn runs
+with only its imports changed.
 
 The kit's own functions stay free of colearn-only arguments; they are accepted here and nowhere
 else: ``plot_results(results, n_learners, score_name, block=...)``, ``plot_votes(results, block=...)``,
 ``ColearnPlot(score_colname=...)`` and a drop-in ``datasets.MNIST`` that works offline.
 ``colearn_nb`` exports these versions under colearn's names.
+Taught nowhere on its own: README's "Code written for the original colearn" and tests/test_seed_tutorial.py.
 """
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, Optional
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -18,11 +20,12 @@ from .tutorial.mnist import MNIST
 from .viz import plots
 from .viz.display import show
 
-datasets = SimpleNamespace(MNIST=MNIST)  # `from torchvision import datasets` -> `from colearn_nb import datasets`
+# `from torchvision import datasets` -> `from colearn_nb import datasets`
+datasets = SimpleNamespace(MNIST=MNIST)
 
 
-def plot_results(results: Results, n_learners: Optional[int] = None, score_name: str = "score",
-                 ax: Optional[Axes] = None, block: bool = False) -> Figure:
+def plot_results(results: Results, n_learners: int | None = None, score_name: str = "score",
+                 ax: Axes | None = None, block: bool = False) -> Figure:
     """Colearn's ``plot_results``: ``n_learners`` is read from ``results``; ``block=True`` shows and waits.
 
     >>> from colearn_nb.protocol.results import Result
@@ -34,7 +37,7 @@ def plot_results(results: Results, n_learners: Optional[int] = None, score_name:
     return figure
 
 
-def plot_votes(results: Results, block: bool = False, ax: Optional[Axes] = None) -> Figure:
+def plot_votes(results: Results, block: bool = False, ax: Axes | None = None) -> Figure:
     """Colearn's ``plot_votes``: ``block=True`` shows the figure and waits."""
     figure = plots.plot_votes(results, ax=ax)
     show(figure, block=block)
@@ -44,5 +47,5 @@ def plot_votes(results: Results, block: bool = False, ax: Optional[Axes] = None)
 class ColearnPlot(plots.ColearnPlot):
     """Colearn's ``ColearnPlot``, which also takes the score's name as ``score_colname``."""
 
-    def __init__(self, score_name: str = "score", score_colname: Optional[str] = None, **kwargs: Any):
+    def __init__(self, score_name: str = "score", score_colname: str | None = None, **kwargs: Any):
         super().__init__(score_name=score_colname or score_name, **kwargs)

@@ -1,31 +1,33 @@
 """The main job: the tutorial's experiment end to end, without a screen.
 
     python -m colearn_nb.demo --n-learners 5 --n-rounds 20 --output-dir output
+Notebook 05 is the same run, step by step.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 from pathlib import Path
-from typing import List, Optional
 
 from .protocol.checks import check_vote_threshold
-from .tutorial.learners import make_mnist_learners
-from .viz.plots import plot_results, plot_votes
+from .protocol.loop import run_rounds, start_results
 from .protocol.results import Results, print_results
 from .pytorch.seeding import seed_everything
-from .protocol.loop import run_rounds, start_results
+from .tutorial.learners import make_mnist_learners
+from .viz.plots import plot_results, plot_votes
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m colearn_nb.demo", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--n-learners", type=int, default=5, help="number of learners (at least 2)")
     parser.add_argument("--n-rounds", type=int, default=20, help="number of collective-learning rounds")
-    parser.add_argument("--vote-threshold", type=float, default=0.5, help="share of yes votes needed, in [0, 1]")
+    parser.add_argument("--vote-threshold", type=float, default=0.5,
+                        help="share of yes votes needed, in [0, 1]")
     parser.add_argument("--seed", type=int, default=0, help="one seed for data split, weights and shuffling")
-    parser.add_argument("--output-dir", type=Path, default=Path("output"), help="where results.json and plots go")
+    parser.add_argument("--output-dir", type=Path, default=Path("output"),
+                        help="where results.json and plots go")
     parser.add_argument("--data-dir", default=None, help="torchvision MNIST root (default: $PYTORCH_DATA_DIR "
                         "or ~/pytorch_datasets); without it the shipped 5,000 digits are used")
     parser.add_argument("--download", action="store_true", help="try to download torchvision's full MNIST")
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> Results:
         raise SystemExit(f"--n-rounds: got {args.n_rounds}; expected at least 1")
     check_vote_threshold(args.vote_threshold)
     seed_everything(args.seed)
-    learners = make_mnist_learners(args.n_learners, seed=args.seed, root=args.data_dir, download=args.download)
+    learners = make_mnist_learners(args.n_learners, seed=args.seed, root=args.data_dir,
+                                   download=args.download)
     results = start_results(learners)
     print_results(results)
     run_rounds(learners, args.n_rounds, args.vote_threshold, results=results, on_round=print_results)
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> Results:
     return results
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m colearn_nb.demo``."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

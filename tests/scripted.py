@@ -1,7 +1,7 @@
 """Learners without torch whose votes follow a script: for testing the protocol alone."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from colearn_nb import MachineLearningInterface, ProposedWeights, Weights
 

@@ -1,14 +1,24 @@
-"""Bad actors: each misbehaves as named, and the vote stops them until the threshold or their number is too high."""
+"""Bad actors: each misbehaves as named, and the vote stops them
+until the threshold or their number is too high."""
 import copy
 
 import pytest
 import torch
-
-from colearn_nb import collective_learning_round, initial_result, seed_everything, set_equal_weights
-from colearn_nb import (AlwaysNoVoter, AlwaysYesVoter, LabelFlipLearner, RandomWeightsProposer,
-                                SignFlipProposer, with_bad_actors)
-from colearn_nb import make_mnist_learners
 from conftest import make_learner
+
+from colearn_nb import (
+    AlwaysNoVoter,
+    AlwaysYesVoter,
+    LabelFlipLearner,
+    RandomWeightsProposer,
+    SignFlipProposer,
+    collective_learning_round,
+    initial_result,
+    make_mnist_learners,
+    seed_everything,
+    set_equal_weights,
+    with_bad_actors,
+)
 
 
 def current_accuracy(learners):
@@ -55,7 +65,8 @@ def test_at_threshold_zero_garbage_gets_in_and_accuracy_drops(trained_once, atta
 
 def test_colluding_yes_voters_let_garbage_in_at_threshold_one_half(trained_once):
     """One garbage proposer and two always-yes voters among 5: 2 of 4 votes are yes, enough at 0.5."""
-    learners, result = round_1(trained_once, 0.5, {1: RandomWeightsProposer, 2: AlwaysYesVoter, 3: AlwaysYesVoter})
+    learners, result = round_1(trained_once, 0.5,
+                               {1: RandomWeightsProposer, 2: AlwaysYesVoter, 3: AlwaysYesVoter})
     assert result.vote and result.votes == [False, None, True, True, False]
     assert current_accuracy(learners) < 0.3
     _, one_colluder = round_1(trained_once, 0.5, {1: RandomWeightsProposer, 2: AlwaysYesVoter})
@@ -90,10 +101,11 @@ def test_sign_flip_reverses_the_honest_update():
     honest = twins[0].mli_propose_weights()
     flipped = SignFlipProposer(twins[1], scale=2.0).mli_propose_weights()
     current = twins[0].mli_get_current_weights().weights
-    assert flipped.training_summary["attack"] == "sign-flipped update" and "mean_train_loss" in flipped.training_summary
+    assert flipped.training_summary["attack"] == "sign-flipped update"
+    assert "mean_train_loss" in flipped.training_summary
     for key in current:
-        assert torch.allclose(flipped.weights[key] - current[key], -2.0 * (honest.weights[key] - current[key]),
-                              atol=1e-6)
+        assert torch.allclose(flipped.weights[key] - current[key],
+                              -2.0 * (honest.weights[key] - current[key]), atol=1e-6)
         assert not torch.equal(honest.weights[key], current[key])
 
 
@@ -115,12 +127,12 @@ def test_label_flip_trains_on_mirrored_labels_and_restores_the_loader():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda l: RandomWeightsProposer(l, scale=0), "scale: got 0"),
-    (lambda l: SignFlipProposer(l, scale=-1), "scale: got -1"),
-    (lambda l: LabelFlipLearner(l, n_classes=1), "n_classes: got 1"),
-    (lambda l: AlwaysNoVoter("not a learner"), "learner: got str"),
-    (lambda l: with_bad_actors([l, l], [2], AlwaysNoVoter), "bad_actor_indices: got 2"),
-    (lambda l: with_bad_actors([l, l], [0], dict), "bad_actor: got"),
+    (lambda learner: RandomWeightsProposer(learner, scale=0), "scale: got 0"),
+    (lambda learner: SignFlipProposer(learner, scale=-1), "scale: got -1"),
+    (lambda learner: LabelFlipLearner(learner, n_classes=1), "n_classes: got 1"),
+    (lambda learner: AlwaysNoVoter("not a learner"), "learner: got str"),
+    (lambda learner: with_bad_actors([learner, learner], [2], AlwaysNoVoter), "bad_actor_indices: got 2"),
+    (lambda learner: with_bad_actors([learner, learner], [0], dict), "bad_actor: got"),
 ])
 def test_bad_input_names_the_parameter(learner, make, message):
     with pytest.raises(ValueError, match=message):

@@ -1,10 +1,9 @@
 """Every bad input gets an error naming the parameter and value, and leaves no learner half-updated."""
 import pytest
 import torch
-
-from colearn_nb import TensorLoader, Weights, collective_learning_round, set_equal_weights
-from colearn_nb import LearnerError
 from conftest import make_learner, synthetic_data
+
+from colearn_nb import LearnerError, TensorLoader, Weights, collective_learning_round, set_equal_weights
 
 
 def state(learner):
@@ -48,7 +47,8 @@ def test_mismatched_weights_name_key_and_shapes_and_change_nothing(method):
     torch.manual_seed(0)
     learner, other = make_learner(), make_learner(model=wider_model())
     before, score = state(learner), learner.vote_score
-    with pytest.raises(ValueError, match=r"key '0.weight' has shape \(16, 4\) in the weights but \(8, 4\) in the model"):
+    with pytest.raises(ValueError,
+                       match=r"key '0.weight' has shape \(16, 4\) in the weights but \(8, 4\) in the model"):
         getattr(learner, method)(other.mli_get_current_weights())
     assert same(state(learner), before) and learner.vote_score == score
 
@@ -65,9 +65,10 @@ def test_a_round_with_a_mismatched_learner_names_it_and_nobody_changes():
     torch.manual_seed(0)
     learners = [make_learner(), make_learner(seed=1), make_learner(seed=2, model=wider_model())]
     before = [state(learner) for learner in learners]
-    with pytest.raises(LearnerError, match="learner 2 failed in round 0 while testing the proposal: .*key '0.weight'"):
+    with pytest.raises(LearnerError,
+                       match="learner 2 failed in round 0 while testing the proposal: .*key '0.weight'"):
         collective_learning_round(learners, 0.5, 0)
-    assert all(same(state(learner), b) for learner, b in zip(learners, before))
+    assert all(same(state(learner), b) for learner, b in zip(learners, before, strict=True))
 
 
 def test_set_equal_weights_refuses_different_architectures_before_any_change():
@@ -76,7 +77,7 @@ def test_set_equal_weights_refuses_different_architectures_before_any_change():
     before = [state(learner) for learner in learners]
     with pytest.raises(ValueError, match="learner 2 has a different model from learner 0"):
         set_equal_weights(learners)
-    assert all(same(state(learner), b) for learner, b in zip(learners, before))
+    assert all(same(state(learner), b) for learner, b in zip(learners, before, strict=True))
 
 
 def test_tensor_loader_refuses_mismatched_lengths_and_bad_batch_size():

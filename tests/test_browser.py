@@ -1,4 +1,5 @@
-"""The dashboard notebook in a real browser: JupyterLab (and Voila) driven by headless Chromium through playwright.
+"""The dashboard notebook in a real browser: JupyterLab (and Voila) driven by headless Chromium
+through playwright.
 
 Each server runs in its own process group on 127.0.0.1 with a token and throwaway settings,
 workspace, runtime and profile folders, and is stopped by its process group id afterwards.
@@ -29,7 +30,8 @@ STEP_TIMEOUT_MS = 60_000
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium, or set CHROMIUM)", allow_module_level=True)
+    pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium, or set CHROMIUM)",
+                allow_module_level=True)
 
 
 def free_port() -> int:
@@ -43,7 +45,8 @@ def wait_for_server(port: int, server: subprocess.Popen, path: str = "", timeout
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode} before listening on port {port}")
+            raise RuntimeError(f"the server exited with code {server.returncode} "
+                               f"before listening on port {port}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2):
                 pass
@@ -110,17 +113,19 @@ def server_process(command: list, cwd: Path, log_path: Path, env: dict):
                     break
                 except subprocess.TimeoutExpired:
                     continue
-            for pid, started in leftovers:  # kernels run in sessions of their own; SIGTERM makes the server stop them
+            # kernels run in sessions of their own; SIGTERM makes the server stop them
+            for pid, started in leftovers:
                 stop_if_same(pid, started)
 
 
 def isolated_env(home: Path) -> dict:
-    """Jupyter's config, data and runtime folders under ``home``; one torch thread to keep the kernel steady."""
+    """Jupyter's config, data and runtime folders under ``home``;
+    one torch thread to keep the kernel steady."""
     env = dict(os.environ)
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
         env[name] = str(home / name.lower())
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-               OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.update(JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     return env
 
 
@@ -196,9 +201,11 @@ def test_dashboard_in_jupyterlab_steps_and_runs(tmp_path):
     write_lab_settings(tmp_path / "settings")
     port = free_port()
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-               f"--port={port}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path / 'notebooks'}",
+               f"--port={port}", f"--IdentityProvider.token={TOKEN}",
+               f"--ServerApp.root_dir={tmp_path / 'notebooks'}",
                f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-               f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.news_url=", "--ServerApp.open_browser=False"]
+               f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.news_url=",
+               "--ServerApp.open_browser=False"]
     with server_process(command, tmp_path, ARTIFACTS / "jupyterlab.log", isolated_env(tmp_path)) as server:
         wait_for_server(port, server, f"/api/status?token={TOKEN}")
         with chromium_page(tmp_path / "profile") as page:
@@ -221,8 +228,8 @@ def test_dashboard_as_a_voila_page_steps_and_runs(tmp_path):
         pytest.skip("voila is not installed next to this Python")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-               f"--token={TOKEN}"]
+    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}",
+               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
     with server_process(command, REPO, ARTIFACTS / "voila.log", isolated_env(tmp_path)) as server:
         wait_for_server(port, server)
         with chromium_page(tmp_path / "profile") as page:

@@ -5,16 +5,14 @@ import textwrap
 
 import pytest
 import torch
-
-from colearn_nb import Results
-from colearn_nb import load_checkpoint, save_checkpoint
 from conftest import make_learner
+
+from colearn_nb import Results, load_checkpoint, save_checkpoint
 
 RUN = textwrap.dedent("""
     import sys
-    from colearn_nb import Results, collective_learning_round, initial_result, seed_everything, set_equal_weights
-    from colearn_nb import load_checkpoint, save_checkpoint
-    from colearn_nb import make_mnist_learners
+    from colearn_nb import Results, collective_learning_round, initial_result, load_checkpoint
+    from colearn_nb import make_mnist_learners, save_checkpoint, seed_everything, set_equal_weights
 
     first, last, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     seed_everything(0)
@@ -59,7 +57,7 @@ def test_corrupt_or_mismatched_checkpoints_change_nothing(tmp_path):
     with pytest.raises(ValueError, match="learner 1: the checkpoint does not fit"):
         load_checkpoint(tmp_path / "good.ckpt", [learners[0], make_learner(model=wider)])
     after = [learner.mli_get_current_weights().weights for learner in learners]
-    assert all(torch.equal(b[k], a[k]) for b, a in zip(before, after) for k in b)
+    assert all(torch.equal(b[k], a[k]) for b, a in zip(before, after, strict=True) for k in b)
 
 
 def test_checkpoints_refuse_arbitrary_pickles(tmp_path):

@@ -7,9 +7,19 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from colearn_nb import (ColearnPlot, Result, Results, learner_loaders, plot_results, plot_votes,
-                        prepare_data_split_list, print_results, split_dataset)
-from colearn_nb import MNIST, load_mnist
+from colearn_nb import (
+    MNIST,
+    ColearnPlot,
+    Result,
+    Results,
+    learner_loaders,
+    load_mnist,
+    plot_results,
+    plot_votes,
+    prepare_data_split_list,
+    print_results,
+    split_dataset,
+)
 
 
 @pytest.mark.parametrize("n_samples, n_parts", [(10, 3), (100, 7), (5, 5), (4000, 5)])
@@ -81,8 +91,8 @@ def small_results(n_rounds=4, n_learners=3):
     for r in range(n_rounds):
         votes = [r % 2 == 0] * n_learners
         votes[r % n_learners] = None
-        results.data.append(Result(r % 2 == 0, votes, [0.5 + r / 10] * n_learners, [0.4 + r / 10] * n_learners,
-                                   [], r % n_learners))
+        results.data.append(Result(r % 2 == 0, votes, [0.5 + r / 10] * n_learners,
+                                   [0.4 + r / 10] * n_learners, [], r % n_learners))
     return results
 
 
@@ -116,7 +126,8 @@ def test_plots_draw_headless_and_return_figures(tmp_path):
     fig = plot_results(results, 3, score_name="accuracy")
     assert fig.axes[0].get_ylabel() == "accuracy" and len(fig.axes[0].lines) == 3 * 2 + 2
     again = plot_results(results, 3)
-    assert again is not fig and fig.axes[0].get_ylabel() == "accuracy", "each call makes a new figure; a kept one stays"
+    assert again is not fig and fig.axes[0].get_ylabel() == "accuracy", \
+        "each call makes a new figure; a kept one stays"
     votes = plot_votes(results, block=True)
     image = votes.axes[0].images[0].get_array()
     assert image.shape == (3, 5, 3)

@@ -4,8 +4,7 @@ import sys
 
 import pytest
 
-from colearn_nb import Results, run_rounds, seed_everything
-from colearn_nb import make_mnist_learners
+from colearn_nb import Results, make_mnist_learners, run_rounds, seed_everything
 
 
 def run_seeded(seed, n_rounds=3):
@@ -43,6 +42,6 @@ def test_demo_writes_results_and_plots(tmp_path):
 def test_demo_help_and_bad_options():
     assert "--vote-threshold" in subprocess.run([sys.executable, "-m", "colearn_nb.demo", "--help"],
                                                 capture_output=True, text=True).stdout
-    run = subprocess.run([sys.executable, "-m", "colearn_nb.demo", "--vote-threshold", "2", "--n-rounds", "1"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-m", "colearn_nb.demo", "--vote-threshold", "2",
+                          "--n-rounds", "1"], capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and "vote_threshold: got 2.0; expected a number in [0, 1]" in run.stderr

@@ -2,11 +2,9 @@
 import json
 
 import pytest
-
 from torch.utils.data import Subset
 
-from colearn_nb import learner_loaders
-from colearn_nb import APPROACHES, compare_fairly, load_mnist, plot_comparison
+from colearn_nb import APPROACHES, compare_fairly, learner_loaders, load_mnist, plot_comparison
 
 
 def small_mnist(n_train=1200, n_test=300):

@@ -7,15 +7,21 @@ import pytest
 
 pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
 
+from flower.processes import flower_processes, left_running  # noqa: E402
+
 from colearn_nb import Results, run_rounds  # noqa: E402
-from colearn_nb.flower import (ClientAppWorker, LoopbackFederation, MnistLearnerFactory,  # noqa: E402
-                               run_flower_simulation, write_flower_app)
+from colearn_nb.flower import (  # noqa: E402
+    ClientAppWorker,
+    LoopbackFederation,
+    MnistLearnerFactory,
+    run_flower_simulation,
+    write_flower_app,
+)
 from colearn_nb.flower.deploy.credentials import make_node_keys  # noqa: E402
-from colearn_nb.flower.environment import QUIET_ENVIRONMENT  # noqa: E402
 from colearn_nb.flower.deploy.loopback import CLIENT_APP  # noqa: E402
 from colearn_nb.flower.deploy.worker import main as worker_main  # noqa: E402
+from colearn_nb.flower.environment import QUIET_ENVIRONMENT  # noqa: E402
 from colearn_nb.pytorch.seeding import seed_everything  # noqa: E402
-from flower.processes import flower_processes, left_running  # noqa: E402
 
 N_LEARNERS, N_ROUNDS = 3, 2
 
@@ -32,7 +38,7 @@ def in_process_results(factory: MnistLearnerFactory, n_rounds: int) -> Results:
     """The reference: the same learners driven by the in-process round functions."""
     seed_everything(factory.seed)
     learners = [factory(i) for i in range(factory.n_learners)]
-    return run_rounds(learners, n_rounds, vote_threshold=0.5, plot=False, progress=False)
+    return run_rounds(learners, n_rounds, vote_threshold=0.5)
 
 
 def test_simulation_gives_the_in_process_results():
@@ -57,7 +63,8 @@ def test_bad_counts_are_refused_before_flower_starts():
 
 
 def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
-    """A SuperLink and 3 SuperNodes as processes on 127.0.0.1; a SuperNode with an unregistered key is refused.
+    """A SuperLink and 3 SuperNodes as processes on 127.0.0.1;
+    a SuperNode with an unregistered key is refused.
 
     A run whose ClientApp fails ends with that reason, and the nodes' workers serve the next run.
     """
@@ -83,9 +90,11 @@ def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
     failures = 0
     for partition_id in range(N_LEARNERS):  # every message went through the node's one long-lived worker
         answered = (logs / f"worker_supernode_{partition_id}_node{partition_id}.log").read_text()
-        failed = answered.count("the ClientApp raised an exception")  # 1 if it was connected for the failed run
+        # 1 if it was connected for the failed run
+        failed = answered.count("the ClientApp raised an exception")
         failures += failed
-        assert answered.count("answered query.hello") == 1 + failed and answered.count("answered query.init") == 1
+        assert answered.count("answered query.hello") == 1 + failed
+        assert answered.count("answered query.init") == 1
         assert answered.count("answered train") == (partition_id == 0)
         assert answered.count("answered evaluate") == (partition_id != 0)
     assert failures >= 1
@@ -114,13 +123,15 @@ def test_a_pinned_worker_runs_only_its_own_clientapp(tmp_path):
 
     worker = ClientAppWorker("127.0.0.1:9094", app=CLIENT_APP)
     assert isinstance(worker.client_app(None, app_bundle(tmp_path / "ours", CLIENT_APP)), ClientApp)
-    with pytest.raises(PermissionError, match=f"runs only {CLIENT_APP}; the run's app bundle names evil.app:client"):
+    with pytest.raises(PermissionError,
+                       match=f"runs only {CLIENT_APP}; the run's app bundle names evil.app:client"):
         worker.client_app(None, app_bundle(tmp_path / "theirs", "evil.app:client"))
     assert len(worker.apps) == 1 and "evil" not in sys.modules
 
 
 def test_worker_command_line_refuses_bad_settings(capsys):
-    for argv, complaint in ((["--app", "colearn_nb.flower.mnist_app"], "--app: got 'colearn_nb.flower.mnist_app'"),
+    for argv, complaint in ((["--app", "colearn_nb.flower.mnist_app"],
+                             "--app: got 'colearn_nb.flower.mnist_app'"),
                             (["--poll-interval", "0"], "--poll-interval: got 0.0")):
         with pytest.raises(SystemExit):
             worker_main(["--runtime-api-address", "127.0.0.1:9094", *argv])

@@ -1,7 +1,8 @@
-"""LivePlot, run_rounds and the Dashboard, on small synthetic learners; one small notebook run in a real kernel."""
+"""LivePlot, run_rounds and the Dashboard, on small synthetic learners;
+one small notebook run in a real kernel."""
 import base64
-import io
 import hashlib
+import io
 import textwrap
 import time
 from pathlib import Path
@@ -10,10 +11,17 @@ import pytest
 import torch
 from conftest import make_learner
 
-from colearn_nb import Results, collective_learning_round, initial_result, set_equal_weights
-from colearn_nb import Dashboard
+from colearn_nb import (
+    Dashboard,
+    LivePlot,
+    ProgressBar,
+    Results,
+    collective_learning_round,
+    initial_result,
+    run_rounds,
+    set_equal_weights,
+)
 from colearn_nb.viz.dashboard import status_line
-from colearn_nb import LivePlot, ProgressBar, run_rounds
 
 TESTS_DIR = str(Path(__file__).parent)
 
@@ -47,8 +55,10 @@ def test_live_plot_keeps_drawing_within_its_share_of_the_time():
     assert all(eager.update(results) for _ in range(3))
     thrifty = LivePlot(min_interval=0, max_share=0.05, on_frame=lambda frame: None)
     assert thrifty.update(results) is True
-    assert thrifty.update(results) is False  # drawing again now would exceed 5% of the time since the first update
-    thrifty._started_at -= 100 * thrifty.seconds_drawing  # as if rounds 100 times longer than a frame had passed
+    # drawing again now would exceed 5% of the time since the first update
+    assert thrifty.update(results) is False
+    # as if rounds 100 times longer than a frame had passed
+    thrifty._started_at -= 100 * thrifty.seconds_drawing
     assert thrifty.update(results) is True
     assert thrifty.n_frames == 2 and thrifty.seconds_drawing > 0
 
@@ -67,8 +77,8 @@ def test_live_plot_outside_a_notebook_draws_only_when_finished_and_never_uses_py
     assert "1 frames" in repr(live) and live._repr_png_() == live.last_frame
 
 
-@pytest.mark.parametrize("kwargs, named", [({"min_interval": -1}, "min_interval"), ({"max_share": 0}, "max_share"),
-                                           ({"max_share": 2}, "max_share")])
+@pytest.mark.parametrize("kwargs, named", [({"min_interval": -1}, "min_interval"),
+                                           ({"max_share": 0}, "max_share"), ({"max_share": 2}, "max_share")])
 def test_live_plot_rejects_bad_settings(kwargs, named):
     with pytest.raises(ValueError, match=named):
         LivePlot(**kwargs)
@@ -84,7 +94,8 @@ def test_run_rounds_matches_the_manual_loop_and_draws_the_last_round():
     live = LivePlot(min_interval=60, on_frame=frames.append)
     results = run_rounds(make_learners(), 2, on_round=live)
     assert len(frames) == 2, "round 1 drawn, round 2 throttled and then drawn at the end"
-    assert frames[-1] == live.last_frame and live.votes_axes.images[0].get_array().shape[1] == len(results.data)
+    assert frames[-1] == live.last_frame
+    assert live.votes_axes.images[0].get_array().shape[1] == len(results.data)
     assert [r.block_proposer for r in results.data] == [None, 0, 1]
     assert results.data == expected.data[:3]
 
@@ -102,10 +113,11 @@ def test_run_rounds_continues_given_results():
     assert results.data == expected.data
 
 
-@pytest.mark.parametrize("kwargs, named", [({"n_rounds": -1}, "n_rounds"), ({"n_rounds": 1.5}, "n_rounds"),
-                                           ({"vote_threshold": 2}, "vote_threshold"), ({"on_round": "yes"}, "on_round"),
-                                           ({"results": Results()}, "results"), ({"n_rounds": True}, "n_rounds"),
-                                           ({"vote_threshold": float("nan")}, "vote_threshold")])
+@pytest.mark.parametrize("kwargs, named", [
+    ({"n_rounds": -1}, "n_rounds"), ({"n_rounds": 1.5}, "n_rounds"),
+    ({"vote_threshold": 2}, "vote_threshold"), ({"on_round": "yes"}, "on_round"),
+    ({"results": Results()}, "results"), ({"n_rounds": True}, "n_rounds"),
+    ({"vote_threshold": float("nan")}, "vote_threshold")])
 def test_run_rounds_rejects_bad_input_naming_the_parameter(kwargs, named):
     options = dict(n_rounds=1)
     options.update(kwargs)
@@ -201,7 +213,7 @@ def test_dashboard_reset_restores_the_equal_starting_weights_and_clears_results(
     board.reset_button.click()
     assert len(board.results.data) == 1 and board.status.value.startswith("Round 0")
     for learner in learners:
-        for got, want in zip(learner.mli_get_current_weights().weights.values(), start):
+        for got, want in zip(learner.mli_get_current_weights().weights.values(), start, strict=True):
             assert torch.equal(got, want)
     assert board.results.data[0] == Dashboard(make_learners()).results.data[0]
 
@@ -241,7 +253,8 @@ def test_saved_notebook_keeps_the_last_frame_as_one_picture(tmp_path):
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [nbformat.v4.new_code_cell(SMALL_NOTEBOOK.format(tests=TESTS_DIR)),
-                      nbformat.v4.new_code_cell("print(live.n_frames, hashlib.sha256(live.last_frame).hexdigest())")]
+                      nbformat.v4.new_code_cell(
+                          "print(live.n_frames, hashlib.sha256(live.last_frame).hexdigest())")]
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     path = tmp_path / "saved.ipynb"
     nbformat.write(notebook, path)

@@ -20,7 +20,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python
 # requirements.txt name -> conda-forge name in binder/environment.yml
 CONDA_NAMES = {"torch": "pytorch-cpu"}
 # tools that test the project but are not needed inside the Binder image
-DEV_ONLY = {"jupyter-repo2docker", "playwright", "pytest-playwright"}
+DEV_ONLY = {"jupyter-repo2docker", "playwright", "pytest-playwright", "ruff", "mypy"}
 
 
 def read_notebook(path: Path) -> dict:
@@ -44,7 +44,8 @@ def nbval_report(tmp_path_factory) -> dict:
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         notebook = Path(case.get("file") or case.get("classname", "").split("notebooks.", 1)[-1]).name
         failure = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
-        message = None if failure is None else f"{failure.tag}: {(failure.text or failure.get('message'))[-2000:]}"
+        message = (None if failure is None
+                   else f"{failure.tag}: {(failure.text or failure.get('message'))[-2000:]}")
         outcomes.setdefault(notebook, []).append((case.get("name"), message))
     return {"outcomes": outcomes, "output": run.stdout[-3000:]}
 
@@ -59,17 +60,20 @@ def test_there_are_notebooks_and_their_names_are_numbered():
 def test_notebook_runs_in_a_fresh_kernel(path, nbval_report):
     cells = nbval_report["outcomes"].get(path.name)
     assert cells, f"nbval did not collect {path.name}:\n{nbval_report['output']}"
-    assert len(cells) == code_cell_count(path), f"{path.name}: {len(cells)} of {code_cell_count(path)} cells ran"
+    assert len(cells) == code_cell_count(path), \
+        f"{path.name}: {len(cells)} of {code_cell_count(path)} cells ran"
     failed = [(name, message) for name, message in cells if message]
     assert failed == [], f"{path.name}: {failed}"
 
 
 def test_nbval_collects_every_notebook_in_the_folder():
-    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "--collect-only",
-                          "-q", "notebooks"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
+                          "--collect-only", "-q", "notebooks"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
     collected = {line.split("::")[0] for line in run.stdout.splitlines() if ".ipynb::" in line}
     expected = {str(p.relative_to(ROOT)) for p in NOTEBOOKS}
-    assert collected == expected, f"collected {sorted(collected)}, expected {sorted(expected)}\n{run.stdout[-2000:]}"
+    assert collected == expected, \
+        f"collected {sorted(collected)}, expected {sorted(expected)}\n{run.stdout[-2000:]}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -79,7 +83,8 @@ def test_notebook_is_committed_clean(path):
     assert set(notebook["metadata"]) <= {"kernelspec", "language_info"}, notebook["metadata"].keys()
     for index, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} cell {index} has output"
+            assert cell["outputs"] == [] and cell["execution_count"] is None, \
+                f"{path.name} cell {index} has output"
         assert set(cell.get("metadata", {})) <= {"tags"}, f"{path.name} cell {index}: {cell['metadata']}"
 
 
@@ -106,13 +111,15 @@ def test_the_sequence_links_existing_notebooks():
 
 def test_repo2docker_accepts_the_binder_folder():
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    assert shutil.which("jupyter-repo2docker", path=path), "jupyter-repo2docker is not installed: see requirements.txt"
+    assert shutil.which("jupyter-repo2docker", path=path), \
+        "jupyter-repo2docker is not installed: see requirements.txt"
     run = subprocess.run(["jupyter-repo2docker", "--no-build", "--no-run", "--debug", "."], cwd=ROOT,
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PATH": path})
     dockerfile = run.stdout + run.stderr
     assert run.returncode == 0, dockerfile[-3000:]
-    assert "FROM " in dockerfile and "binder/environment.yml" in dockerfile and "binder/postBuild" in dockerfile
+    assert "FROM " in dockerfile and "binder/environment.yml" in dockerfile
+    assert "binder/postBuild" in dockerfile
 
 
 def parse_requirements() -> dict:
@@ -152,8 +159,9 @@ def test_binder_versions_agree_with_requirements():
         conda_name = CONDA_NAMES.get(name, name)
         if name in DEV_ONLY and conda_name not in specs:
             continue
-        assert conda_name in specs, (f"{name} from requirements.txt is missing in binder/environment.yml: add its "
-                                     "conda-forge name there, or to DEV_ONLY in this test if Binder does not need it")
+        assert conda_name in specs, (f"{name} from requirements.txt is missing in binder/environment.yml: "
+                                     "add its conda-forge name there, or to DEV_ONLY in this test "
+                                     "if Binder does not need it")
         spec = specs[conda_name]
         if operator == "==":
             assert spec.startswith("=") and spec.lstrip("=").split("=")[0] == version, \

@@ -3,22 +3,29 @@ import sys
 
 import pytest
 import torch
-
-from colearn_nb import collective_learning_round, set_equal_weights
-from colearn_nb import DiffPrivConfig, format_budget, opacus_available
-from colearn_nb.protocol.results import DP_BUDGET_EXCEEDED
-from colearn_nb.pytorch.privacy import PoissonLoader
 from conftest import make_learner
 
-needs_opacus = pytest.mark.skipif(not opacus_available(), reason="opacus is not installed (pip install opacus)")
+from colearn_nb import (
+    DiffPrivConfig,
+    collective_learning_round,
+    format_budget,
+    opacus_available,
+    set_equal_weights,
+)
+from colearn_nb.protocol.results import DP_BUDGET_EXCEEDED
+from colearn_nb.pytorch.privacy import PoissonLoader
+
+needs_opacus = pytest.mark.skipif(not opacus_available(),
+                                  reason="opacus is not installed (pip install opacus)")
 
 
 def update_norm(before, after):
     return torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before)).item()
 
 
-@pytest.mark.parametrize("field, value", [("target_epsilon", 0), ("target_delta", 1.5), ("max_grad_norm", -1.0),
-                                          ("noise_multiplier", float("nan")), ("target_epsilon", "5")])
+@pytest.mark.parametrize("field, value", [("target_epsilon", 0), ("target_delta", 1.5),
+                                          ("max_grad_norm", -1.0), ("noise_multiplier", float("nan")),
+                                          ("target_epsilon", "5")])
 def test_config_refuses_bad_values_naming_the_field(field, value):
     options = dict(target_epsilon=5.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.0)
     options[field] = value
@@ -43,12 +50,13 @@ def test_poisson_loader_samples_each_sample_at_the_rate():
 def test_gradients_are_clipped_per_sample():
     """With SGD at lr 1, one batch moves the weights by at most about max_grad_norm (plus a little noise)."""
     max_grad_norm = 1e-3
-    config = DiffPrivConfig(target_epsilon=1e6, target_delta=1e-5, max_grad_norm=max_grad_norm, noise_multiplier=0.5)
+    config = DiffPrivConfig(target_epsilon=1e6, target_delta=1e-5, max_grad_norm=max_grad_norm,
+                            noise_multiplier=0.5)
     for private in (False, True):
         torch.manual_seed(0)
         model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
-        learner = make_learner(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=1.0), num_train_batches=1,
-                               diff_priv_config=config if private else None)
+        learner = make_learner(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+                               num_train_batches=1, diff_priv_config=config if private else None)
         before = learner.mli_get_current_weights().weights
         proposal = learner.mli_propose_weights()
         norm = update_norm(before, proposal.weights)
@@ -62,7 +70,8 @@ def test_gradients_are_clipped_per_sample():
 def test_budget_grows_then_the_learner_refuses_and_proposes_its_weights_unchanged():
     torch.manual_seed(0)
     config = DiffPrivConfig(target_epsilon=3.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=2.0)
-    learner = make_learner(diff_priv_config=config)  # 4 batches per proposal: epsilon 1.6, 2.1, 2.5, 2.8, then > 3
+    # 4 batches per proposal: epsilon 1.6, 2.1, 2.5, 2.8, then > 3
+    learner = make_learner(diff_priv_config=config)
     spent = []
     for _ in range(40):
         current = learner.mli_get_current_weights().weights

@@ -1,9 +1,14 @@
 """The voting protocol with scripted learners (no torch)."""
 import pytest
-
-from colearn_nb import collective_learning_round, initial_result, run_one_round, set_equal_weights
-from colearn_nb import LearnerError
 from scripted import ScriptedLearner
+
+from colearn_nb import (
+    LearnerError,
+    collective_learning_round,
+    initial_result,
+    run_one_round,
+    set_equal_weights,
+)
 
 
 def make_learners(n, votes):
@@ -18,7 +23,8 @@ def test_acceptance_rule_for_every_number_of_yes_votes(n_learners, vote_threshol
             proposer = round_index % n_learners
             others = [i for i in range(n_learners) if i != proposer]
             yes = set(others[:n_yes])
-            learners = make_learners(n_learners, lambda i, w, yes=yes: i in yes or i == proposer)
+            learners = make_learners(n_learners,
+                                     lambda i, w, yes=yes, proposer=proposer: i in yes or i == proposer)
             proposed, accepted = run_one_round(round_index, learners, vote_threshold)
             assert proposed[proposer].vote is None, "the proposer's vote must be void"
             assert [pw.vote for i, pw in enumerate(proposed) if i != proposer] == [i in yes for i in others]
@@ -59,7 +65,8 @@ def test_initial_result_votes_all_true_and_set_equal_weights():
     set_equal_weights(learners)
     assert [learner.value for learner in learners] == [5, 5, 5]
     result = initial_result(learners)
-    assert result.votes == [True, True, True] and result.vote_scores == [5.0] * 3 and result.block_proposer is None
+    assert result.votes == [True, True, True] and result.vote_scores == [5.0] * 3
+    assert result.block_proposer is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -77,7 +84,7 @@ def test_bad_round_input_is_refused_before_anything_happens(kwargs, message):
 
 
 def test_fewer_than_two_learners_is_refused():
-    for call in (lambda l: run_one_round(0, l), lambda l: initial_result(l), lambda l: set_equal_weights(l)):
+    for call in (lambda learners: run_one_round(0, learners), initial_result, set_equal_weights):
         with pytest.raises(ValueError, match="got 1 learner"):
             call(make_learners(1, lambda i, w: True))
 
@@ -88,7 +95,8 @@ def test_a_failing_learner_is_named_and_nobody_accepts():
             raise RuntimeError("disk full")
         return True
     learners = make_learners(4, votes)
-    with pytest.raises(LearnerError, match="learner 2 failed in round 5 while testing the proposal: disk full"):
+    with pytest.raises(LearnerError,
+                       match="learner 2 failed in round 5 while testing the proposal: disk full"):
         run_one_round(5, learners)
     assert all(learner.value == 0 for learner in learners)
 

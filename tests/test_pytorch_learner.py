@@ -3,9 +3,9 @@ import math
 
 import pytest
 import torch
+from conftest import CountingLoader, make_learner, synthetic_data
 
 from colearn_nb import Weights, set_equal_weights
-from conftest import CountingLoader, make_learner, synthetic_data
 
 
 def state(learner):
@@ -98,7 +98,8 @@ def test_batch_limits_fetch_exactly_that_many_batches():
     inputs, labels = synthetic_data()
     torch.manual_seed(0)
     learner = make_learner(num_train_batches=2, num_test_batches=1)
-    learner.train_loader, learner.vote_loader = CountingLoader(learner.train_loader), CountingLoader(learner.vote_loader)
+    learner.train_loader = CountingLoader(learner.train_loader)
+    learner.vote_loader = CountingLoader(learner.vote_loader)
     proposal = learner.mli_propose_weights()
     assert learner.train_loader.fetched == 2 and proposal.training_summary["n_train_batches"] == 2
     learner.mli_test_weights(proposal)
@@ -109,7 +110,8 @@ def test_test_loader_is_optional(learner):
     torch.manual_seed(0)
     no_test = make_learner(test_loader=None)
     scored = no_test.mli_test_weights(no_test.mli_get_current_weights())
-    assert math.isnan(scored.test_score) and math.isfinite(scored.vote_score), "no test set: NaN, not a score of 0"
+    assert math.isnan(scored.test_score) and math.isfinite(scored.vote_score), \
+        "no test set: NaN, not a score of 0"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -124,4 +126,5 @@ def test_learner_on_cuda():
 
 def test_no_gradients_are_kept_between_rounds(learner):
     learner.mli_propose_weights()
-    assert all(p.grad is None for p in learner.model.parameters()), "gradients would cost memory in every learner"
+    assert all(p.grad is None for p in learner.model.parameters()), \
+        "gradients would cost memory in every learner"

@@ -5,10 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 TUTORIAL = Path(__file__).parent / "seed_tutorial" / "pytorch_mnist_tutorial.py"
 IMPORT_CHANGES = {
-    "from torchvision import transforms, datasets": "from torchvision import transforms\nfrom colearn_nb import datasets",
+    "from torchvision import transforms, datasets":
+        "from torchvision import transforms\nfrom colearn_nb import datasets",
     "from torchsummary import summary": "from torchinfo import summary",
 }
 
@@ -18,8 +18,8 @@ def port_to_colearn_nb(source: str) -> str:
     lines = []
     for line in source.splitlines():
         if line.startswith(("import ", "from ")):
-            line = IMPORT_CHANGES.get(line, re.sub(r"^from colearn(_pytorch)?(\.\w+)+ import", "from colearn_nb import",
-                                                   line))
+            line = IMPORT_CHANGES.get(line, re.sub(r"^from colearn(_pytorch)?(\.\w+)+ import",
+                                                   "from colearn_nb import", line))
         lines.append(line)
     return "\n".join(lines) + "\n"
 

@@ -5,6 +5,7 @@ until a function that needs it is called, and the core kit never imports this pa
 
     from colearn_nb.flower import run_flower_simulation, MnistLearnerFactory
     results = run_flower_simulation(MnistLearnerFactory(n_learners=3), n_learners=3, n_rounds=2)
+Taught in notebook 12.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ _PUBLIC = {
     "run_flower_simulation": "simulation", "quiet_flower_environment": "environment",
     "require_flwr": "environment", "MnistLearnerFactory": "mnist_app",
     "LoopbackFederation": "deploy.loopback", "write_flower_app": "deploy.loopback",
-    "make_tls_files": "deploy.credentials", "make_node_keys": "deploy.credentials", "ClientAppWorker": "deploy.worker",
+    "make_tls_files": "deploy.credentials", "make_node_keys": "deploy.credentials",
+    "ClientAppWorker": "deploy.worker",
 }
 
 __all__ = sorted(_PUBLIC)

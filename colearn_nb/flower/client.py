@@ -4,23 +4,31 @@ Flower rebuilds a ClientApp for every message, so the learner's state (weights, 
 score, optimizer and shuffling state) and the proposal awaiting a decision live in
 ``context.state``. A learner already built in this process is reused when its state is the
 one in ``context.state`` (same version), which saves rebuilding it for every message.
+Taught in notebook 12.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING
 
 from ..protocol.interface import MachineLearningInterface, Weights
-from .records import (bytes_to_state, record_to_weights, scores_to_record, state_to_bytes, summary_to_record,
-                      weights_to_record)
+from .records import (
+    bytes_to_state,
+    record_to_weights,
+    scores_to_record,
+    state_to_bytes,
+    summary_to_record,
+    weights_to_record,
+)
 
 if TYPE_CHECKING:
     from flwr.app import Context, Message
     from flwr.clientapp import ClientApp
 
 LearnerFn = Callable[[int], MachineLearningInterface]
-STATE_KEY, WEIGHTS_KEY, PENDING_KEY, PENDING_ROUND_KEY = ("colearn.state", "colearn.weights", "colearn.pending",
-                                                           "colearn.pending_round")
+STATE_KEY, WEIGHTS_KEY, PENDING_KEY, PENDING_ROUND_KEY = (
+    "colearn.state", "colearn.weights", "colearn.pending", "colearn.pending_round")
 
 
 @dataclass
@@ -29,13 +37,13 @@ class _Built:
 
     learner: MachineLearningInterface
     version: int
-    pending: Optional[Weights] = None
+    pending: Weights | None = None
 
 
-_BUILT: Dict[Tuple[int, int], _Built] = {}  # (run_id, partition_id) -> learner built in this process
+_BUILT: dict[tuple[int, int], _Built] = {}  # (run_id, partition_id) -> learner built in this process
 
 
-def partition_id(context: "Context") -> int:
+def partition_id(context: Context) -> int:
     """The node's ``partition-id`` from its node config: the learner's stable index."""
     value = context.node_config.get("partition-id")
     if value is None:
@@ -47,7 +55,7 @@ def partition_id(context: "Context") -> int:
 class NodeLearner:
     """This node's learner for one message: restored from ``context.state``, saved back by ``save``."""
 
-    def __init__(self, context: "Context", make_learner: LearnerFn, takes_run_config: bool = False):
+    def __init__(self, context: Context, make_learner: LearnerFn, takes_run_config: bool = False):
         self.context, self.partition_id = context, partition_id(context)
         self.key = (context.run_id, self.partition_id)
         state = context.state.get(STATE_KEY)
@@ -78,8 +86,9 @@ class NodeLearner:
             return
         pending_round = int(self.context.state[PENDING_ROUND_KEY]["round"]) if self.built.pending else -1
         if pending_round != decided_round:
-            raise RuntimeError(f"learner {self.partition_id}: got the decision of round {decided_round} but awaits "
-                               f"one for round {pending_round}; its state is out of step with the server")
+            raise RuntimeError(f"learner {self.partition_id}: got the decision of round {decided_round} "
+                               f"but awaits one for round {pending_round}; "
+                               "its state is out of step with the server")
         if bool(config["accepted"]):
             self.learner.mli_accept_weights(self.built.pending)
         self.built.pending = None
@@ -87,7 +96,8 @@ class NodeLearner:
             self.context.state.pop(key, None)
 
     def keep_pending(self, proposal: Weights, round_index: int, record=None) -> None:
-        """Remember the proposal of ``round_index`` (and its ``ArrayRecord``, when at hand) until its decision."""
+        """Remember the proposal of ``round_index`` (and its ``ArrayRecord``, when at hand)
+        until its decision."""
         from flwr.app import ConfigRecord
 
         self.built.pending = proposal
@@ -109,14 +119,15 @@ class NodeLearner:
         _BUILT[self.key] = self.built
 
 
-def _reply(message: "Message", **records) -> "Message":
+def _reply(message: Message, **records) -> Message:
     from flwr.app import Message, RecordDict
 
     return Message(RecordDict(records), reply_to=message)
 
 
-def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> "ClientApp":
-    """A Flower ``ClientApp`` whose learner is ``make_learner(partition_id)``, any ``MachineLearningInterface``.
+def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> ClientApp:
+    """A Flower ``ClientApp`` whose learner is ``make_learner(partition_id)``,
+    any ``MachineLearningInterface``.
 
     With ``takes_run_config`` it is called as ``make_learner(partition_id, run_config)``.
 
@@ -130,7 +141,7 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     app = ClientApp()
 
     @app.query("hello")
-    def hello(message: "Message", context: "Context") -> "Message":
+    def hello(message: Message, context: Context) -> Message:
         from flwr.app import ConfigRecord
 
         node = NodeLearner(context, make_learner, takes_run_config)
@@ -141,10 +152,11 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
         return _reply(message, **records)
 
     @app.query("init")
-    def init(message: "Message", context: "Context") -> "Message":
+    def init(message: Message, context: Context) -> Message:
         node = NodeLearner(context, make_learner, takes_run_config)
         if "weights" in message.content:
-            weights = record_to_weights(message.content["weights"], node.learner.mli_get_current_weights().weights)
+            weights = record_to_weights(message.content["weights"],
+                                        node.learner.mli_get_current_weights().weights)
             node.learner.check_weights(weights)
             node.learner.mli_accept_weights(weights)
         scored = node.learner.mli_test_weights(node.learner.mli_get_current_weights())
@@ -152,7 +164,7 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
         return _reply(message, scores=scores_to_record(scored))
 
     @app.train()
-    def train(message: "Message", context: "Context") -> "Message":
+    def train(message: Message, context: Context) -> Message:
         node = NodeLearner(context, make_learner, takes_run_config)
         node.apply_decision(message.content["colearn"])
         proposal = node.learner.mli_propose_weights()
@@ -163,17 +175,18 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
                       summary=summary_to_record(proposal.training_summary))
 
     @app.evaluate()
-    def evaluate(message: "Message", context: "Context") -> "Message":
+    def evaluate(message: Message, context: Context) -> Message:
         node = NodeLearner(context, make_learner, takes_run_config)
         node.apply_decision(message.content["colearn"])
-        proposal = record_to_weights(message.content["weights"], node.learner.mli_get_current_weights().weights)
+        proposal = record_to_weights(message.content["weights"],
+                                     node.learner.mli_get_current_weights().weights)
         scored = node.learner.mli_test_weights(proposal)
         node.keep_pending(proposal, int(message.content["colearn"]["round"]), message.content["weights"])
         node.save()
         return _reply(message, scores=scores_to_record(scored))
 
     @app.query("decide")
-    def decide(message: "Message", context: "Context") -> "Message":
+    def decide(message: Message, context: Context) -> Message:
         node = NodeLearner(context, make_learner, takes_run_config)
         node.apply_decision(message.content["colearn"])
         node.save()

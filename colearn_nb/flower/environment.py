@@ -1,11 +1,13 @@
-"""Flower offline and quiet: telemetry, update checks and runtime installs off; a clear error without flwr."""
+"""Flower offline and quiet: telemetry, update checks and runtime installs off; a clear error without flwr.
+
+Used by notebook 12.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Optional
 
-QUIET_ENVIRONMENT: Dict[str, str] = {
+QUIET_ENVIRONMENT: dict[str, str] = {
     "FLWR_TELEMETRY_ENABLED": "0",
     "FLWR_DISABLE_UPDATE_CHECK": "1",
     "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
@@ -23,7 +25,7 @@ def require_flwr() -> None:
                           "(or pip install 'flwr[simulation]==1.42.0')") from exc
 
 
-def quiet_flower_environment(flwr_home: Optional[str | Path] = None) -> Dict[str, str]:
+def quiet_flower_environment(flwr_home: str | Path | None = None) -> dict[str, str]:
     """Set Flower's telemetry, update check and runtime installs off (unless already set); returns the values.
 
     ``flwr_home`` (optional) becomes ``FLWR_HOME``, where Flower keeps its configuration and keys.

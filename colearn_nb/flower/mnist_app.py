@@ -3,27 +3,32 @@
 ``flwr run`` loads ``colearn_nb.flower.mnist_app:server_app`` and ``:client_app``; their settings
 come from the run config (``n-learners``, ``n-rounds``, ``vote-threshold``, ``seed``,
 ``results-path``) and each SuperNode's ``partition-id``.
+Taught in notebook 12.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from ..protocol.checks import check_int
 from ..protocol.interface import MachineLearningInterface
-from ..tutorial.learners import make_mnist_learners
 from ..pytorch.seeding import seed_everything
+from ..tutorial.learners import make_mnist_learners
 
 logger = logging.getLogger(__name__)
-__all__ = ["MnistLearnerFactory", "server_app", "client_app"]  # flwr run looks the apps up in __all__
+# flwr run looks the apps up in __all__; F822: they are not undefined, the module __getattr__ makes them
+__all__ = ["MnistLearnerFactory", "server_app", "client_app"]  # noqa: F822
 
 
 @dataclass(frozen=True)
 class MnistLearnerFactory:
-    """Builds learner ``partition_id`` exactly as ``seed_everything(seed)`` then ``make_mnist_learners`` would.
+    """Builds learner ``partition_id`` exactly as ``seed_everything(seed)`` then
+    ``make_mnist_learners`` would.
 
     >>> factory = MnistLearnerFactory(n_learners=2)
     >>> factory(1).minimise_criterion
@@ -37,14 +42,13 @@ class MnistLearnerFactory:
     num_test_batches: int = 2
 
     def __call__(self, partition_id: int) -> MachineLearningInterface:
-        if not isinstance(partition_id, int) or not 0 <= partition_id < self.n_learners:
-            raise ValueError(f"partition_id: got {partition_id!r}; expected an integer from 0 to {self.n_learners - 1}")
+        check_int("partition_id", partition_id, 0, self.n_learners - 1)
         seed_everything(self.seed)
         return make_mnist_learners(self.n_learners, self.batch_size, self.learning_rate,
                                    num_test_batches=self.num_test_batches, seed=self.seed)[partition_id]
 
     @classmethod
-    def from_run_config(cls, run_config: Mapping[str, Any]) -> "MnistLearnerFactory":
+    def from_run_config(cls, run_config: Mapping[str, Any]) -> MnistLearnerFactory:
         """The factory a Flower run config describes (keys ``n-learners``, ``seed``, ``learning-rate``)."""
         return cls(n_learners=int(run_config.get("n-learners", 5)), seed=int(run_config.get("seed", 0)),
                    learning_rate=float(run_config.get("learning-rate", 1e-3)))

@@ -1,9 +1,13 @@
-"""What travels in Flower messages: weights as ArrayRecords, scores as MetricRecords, learner state as bytes."""
+"""What travels in Flower messages: weights as ArrayRecords, scores as MetricRecords,
+learner state as bytes.
+
+Notebook 12 explains what travels; this module is how.
+"""
 from __future__ import annotations
 
 import io
 import json
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -14,7 +18,7 @@ if TYPE_CHECKING:
     from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
 
 
-def weights_to_record(weights: Weights) -> "ArrayRecord":
+def weights_to_record(weights: Weights) -> ArrayRecord:
     """The weights as an ``ArrayRecord``: a state dict of tensors, or a list of NumPy arrays."""
     from flwr.app import ArrayRecord
 
@@ -27,14 +31,14 @@ def weights_to_record(weights: Weights) -> "ArrayRecord":
                     "(a state dict) or a list of NumPy arrays")
 
 
-def record_to_weights(record: "ArrayRecord", like: Any = None) -> Weights:
+def record_to_weights(record: ArrayRecord, like: Any = None) -> Weights:
     """Inverse of ``weights_to_record``; ``like`` (the learner's own weights) tells which of the two forms."""
     if isinstance(like, (list, tuple)):
         return Weights(weights=record.to_numpy_ndarrays())
     return Weights(weights=dict(record.to_torch_state_dict()))
 
 
-def scores_to_record(proposed: ProposedWeights) -> "MetricRecord":
+def scores_to_record(proposed: ProposedWeights) -> MetricRecord:
     """Vote score, test score and vote (1 yes, 0 no, -1 none) as a ``MetricRecord``."""
     from flwr.app import MetricRecord
 
@@ -43,20 +47,21 @@ def scores_to_record(proposed: ProposedWeights) -> "MetricRecord":
                          "vote": vote})
 
 
-def record_to_scores(record: "MetricRecord") -> Dict[str, Any]:
+def record_to_scores(record: MetricRecord) -> dict[str, Any]:
     """Inverse of ``scores_to_record``: ``vote_score``, ``test_score`` and ``vote`` (True, False or None)."""
     vote = {1: True, 0: False, -1: None}[int(record["vote"])]
-    return {"vote_score": float(record["vote_score"]), "test_score": float(record["test_score"]), "vote": vote}
+    return {"vote_score": float(record["vote_score"]), "test_score": float(record["test_score"]),
+            "vote": vote}
 
 
-def summary_to_record(summary: Optional[Any]) -> "ConfigRecord":
+def summary_to_record(summary: Any | None) -> ConfigRecord:
     """A training summary (plain data) as JSON inside a ``ConfigRecord``."""
     from flwr.app import ConfigRecord
 
     return ConfigRecord({"summary": json.dumps(summary)})
 
 
-def record_to_summary(record: "ConfigRecord") -> Optional[Any]:
+def record_to_summary(record: ConfigRecord) -> Any | None:
     """Inverse of ``summary_to_record``."""
     return json.loads(str(record["summary"]))
 

@@ -4,14 +4,17 @@ Per round two exchanges: ``train`` to the proposer (it proposes and scores its p
 then ``evaluate`` to every other learner (each scores the proposal and votes). The decision
 travels with the next round's messages; after the last round an accepted proposal is sent
 as ``query.decide``. Learners are ordered by their node's ``partition-id``.
+
+Taught in notebook 12.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from ..protocol.checks import check_n_rounds, check_vote_threshold
+from ..protocol.checks import check_int, check_n_rounds, check_vote_threshold
 from ..protocol.results import Result, Results
 from ..protocol.round import LearnerError, is_accepted
 from .records import record_to_scores, record_to_summary
@@ -22,18 +25,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.02  # the deployment Grid's own send_and_receive sleeps 3 s between pulls
-Decision = Tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
+Decision = tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
 
 
 def check_counts(n_learners: int, n_rounds: int) -> None:
     """Refuse fewer than 2 learners or a negative number of rounds."""
-    if not isinstance(n_learners, int) or n_learners < 2:
-        raise ValueError(f"n_learners: got {n_learners!r}; collective learning needs at least 2 learners")
+    check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
     check_n_rounds(n_rounds)
 
 
-def send_and_receive(grid: "Grid", messages: List["Message"], timeout: float) -> List["Message"]:
-    """Push ``messages`` and pull their replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``)."""
+def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
+    """Push ``messages`` and pull their replies every ``POLL_INTERVAL_S``
+    (Flower's own: ``grid.send_and_receive``)."""
     if POLL_INTERVAL_S is None:
         return list(grid.send_and_receive(messages, timeout=timeout))
     waiting, replies = set(grid.push_messages(messages)), []
@@ -47,47 +50,49 @@ def send_and_receive(grid: "Grid", messages: List["Message"], timeout: float) ->
     return replies
 
 
-def exchange(grid: "Grid", contents: Dict[int, "RecordDict"], message_type: str, timeout: float,
-             learners: Optional[Sequence[int]] = None, round_index: int = 0) -> Dict[int, "Message"]:
+def exchange(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
+             learners: Sequence[int] | None = None, round_index: int = 0) -> dict[int, Message]:
     """Send each node its content and wait for every reply; a failed or missing reply raises.
 
     With ``learners`` (node ids in learner order) the error is a ``LearnerError`` naming the learner.
     """
     from flwr.app import Message
 
-    messages = [Message(content, dst_node_id=node, message_type=message_type) for node, content in contents.items()]
+    messages = [Message(content, dst_node_id=node, message_type=message_type)
+                for node, content in contents.items()]
     replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(grid, messages, timeout)}
     for node in contents:
         if node not in replies or replies[node].has_error():
-            failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if started with "
-                       f"--isolation process, the worker beside it?)" if node not in replies
+            failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if "
+                       f"started with --isolation process, the worker beside it?)" if node not in replies
                        else f"failed on '{message_type}': {replies[node].error.reason}")
             if learners is None:
                 raise RuntimeError(f"SuperNode {node} {failure}")
             learner = learners.index(node)
-            raise LearnerError(f"learner {learner} (SuperNode {node}) in round {round_index} {failure}", learner,
-                               round_index)
+            raise LearnerError(f"learner {learner} (SuperNode {node}) in round {round_index} {failure}",
+                               learner, round_index)
     return replies
 
 
-def wait_for_nodes(grid: "Grid", n_learners: int, timeout: float) -> List[int]:
+def wait_for_nodes(grid: Grid, n_learners: int, timeout: float) -> list[int]:
     """The ids of the connected SuperNodes, once there are at least ``n_learners``."""
     deadline = time.monotonic() + timeout
     while len(nodes := sorted(grid.get_node_ids())) < n_learners:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"n_learners: waited {timeout} s for {n_learners} SuperNodes, {len(nodes)} connected")
+            raise TimeoutError(f"n_learners: waited {timeout} s for {n_learners} SuperNodes, "
+                               f"{len(nodes)} connected")
         time.sleep(0.2)
     return nodes
 
 
-def find_learners(grid: "Grid", n_learners: int, timeout: float) -> Tuple[List[int], "ArrayRecord"]:
+def find_learners(grid: Grid, n_learners: int, timeout: float) -> tuple[list[int], ArrayRecord]:
     """Node ids ordered by ``partition-id`` (0 to n_learners - 1), and learner 0's weights."""
     from flwr.app import ConfigRecord, RecordDict
 
     nodes = wait_for_nodes(grid, n_learners, timeout)
     hello = {node: RecordDict({"colearn": ConfigRecord({"weights_from": 0})}) for node in nodes}
     replies = exchange(grid, hello, "query.hello", timeout)
-    by_partition: Dict[int, int] = {}
+    by_partition: dict[int, int] = {}
     for node, reply in replies.items():
         partition = int(reply.content["info"]["partition_id"])
         if partition in by_partition:
@@ -102,8 +107,9 @@ def find_learners(grid: "Grid", n_learners: int, timeout: float) -> Tuple[List[i
     return ordered, replies[ordered[0]].content["weights"]
 
 
-def initial_scores(grid: "Grid", nodes: Sequence[int], weights: "ArrayRecord", timeout: float) -> Result:
-    """Every learner but learner 0 takes learner 0's weights; every learner's scores, as ``initial_result``."""
+def initial_scores(grid: Grid, nodes: Sequence[int], weights: ArrayRecord, timeout: float) -> Result:
+    """Every learner but learner 0 takes learner 0's weights;
+    every learner's scores, as ``initial_result``."""
     from flwr.app import RecordDict
 
     contents = {node: RecordDict({"weights": weights} if i else {}) for i, node in enumerate(nodes)}
@@ -113,7 +119,7 @@ def initial_scores(grid: "Grid", nodes: Sequence[int], weights: "ArrayRecord", t
                   test_scores=[s["test_score"] for s in scores])
 
 
-def round_config(round_index: int, decision: Decision) -> "RecordDict":
+def round_config(round_index: int, decision: Decision) -> RecordDict:
     """The round number and the previous decision, as the ``colearn`` ConfigRecord of a message."""
     from flwr.app import ConfigRecord, RecordDict
 
@@ -121,9 +127,10 @@ def round_config(round_index: int, decision: Decision) -> "RecordDict":
                                                 "accepted": decision[1]})})
 
 
-def voting_round(grid: "Grid", nodes: Sequence[int], round_index: int, vote_threshold: float, decision: Decision,
-                 timeout: float) -> Result:
-    """One round: the proposer trains, every other learner scores and votes, the rule of ``run_one_round`` decides."""
+def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_threshold: float,
+                 decision: Decision, timeout: float) -> Result:
+    """One round: the proposer trains, every other learner scores and votes,
+    the rule of ``run_one_round`` decides."""
     proposer = round_index % len(nodes)
     proposal = exchange(grid, {nodes[proposer]: round_config(round_index, decision)}, "train", timeout, nodes,
                         round_index)[nodes[proposer]].content
@@ -143,9 +150,10 @@ def voting_round(grid: "Grid", nodes: Sequence[int], round_index: int, vote_thre
                   training_summaries=[summary] if summary is not None else [], block_proposer=proposer)
 
 
-def run_colearn(grid: "Grid", n_learners: int, n_rounds: int, vote_threshold: float = 0.5, timeout: float = 300.0,
-                on_round: Optional[Callable[[Results], None]] = None) -> Results:
-    """Collective learning over ``grid``: equal starting weights, initial scores, then ``n_rounds`` voting rounds.
+def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
+                timeout: float = 300.0, on_round: Callable[[Results], None] | None = None) -> Results:
+    """Collective learning over ``grid``: equal starting weights, initial scores,
+    then ``n_rounds`` voting rounds.
 
     The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
     same learners in one process. ``on_round(results)`` is called after every round.
@@ -156,7 +164,7 @@ def run_colearn(grid: "Grid", n_learners: int, n_rounds: int, vote_threshold: fl
     results = Results([initial_scores(grid, nodes, weights, timeout)])
     decision: Decision = (-1, False)
     for round_index in range(n_rounds):
-        results.data.append(voting_round(grid, nodes, round_index, vote_threshold, decision, timeout))
+        results.append(voting_round(grid, nodes, round_index, vote_threshold, decision, timeout))
         decision = (round_index, results.data[-1].vote)
         logger.info("round %d: %r", round_index, results.data[-1])
         if on_round is not None:
@@ -168,9 +176,10 @@ def run_colearn(grid: "Grid", n_learners: int, n_rounds: int, vote_threshold: fl
 
 
 def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
-                    on_results: Optional[Callable[[Results], None]] = None, timeout: float = 300.0,
-                    on_round: Optional[Callable[[Results], None]] = None) -> "ServerApp":
-    """A Flower ``ServerApp`` running ``run_colearn``; ``on_results(results)`` receives the ``Results`` at the end."""
+                    on_results: Callable[[Results], None] | None = None, timeout: float = 300.0,
+                    on_round: Callable[[Results], None] | None = None) -> ServerApp:
+    """A Flower ``ServerApp`` running ``run_colearn``;
+    ``on_results(results)`` receives the ``Results`` at the end."""
     from flwr.serverapp import ServerApp
 
     check_counts(n_learners, n_rounds)
@@ -178,7 +187,7 @@ def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
     app = ServerApp()
 
     @app.main()
-    def main(grid: "Grid", context) -> None:
+    def main(grid: Grid, context) -> None:
         results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout, on_round)
         if on_results is not None:
             on_results(results)

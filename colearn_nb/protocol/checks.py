@@ -2,15 +2,18 @@
 
 Every message has one form: ``name: got VALUE; expected WHAT``. Bools are refused where a number is
 expected, and so are NaN and infinities.
+
+No notebook teaches it: it gives every notebook its error messages.
 """
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional, Sequence, Sized
+from collections.abc import Sequence, Sized
+from typing import Any
 
 
-def _bounds(minimum: Optional[float], maximum: Optional[float], low_open: bool, high_open: bool) -> str:
+def _bounds(minimum: float | None, maximum: float | None, low_open: bool, high_open: bool) -> str:
     if minimum is not None and maximum is not None:
         return f" in {'(' if low_open else '['}{minimum:g}, {maximum:g}{')' if high_open else ']'}"
     if minimum is not None:
@@ -20,14 +23,14 @@ def _bounds(minimum: Optional[float], maximum: Optional[float], low_open: bool, 
     return ""
 
 
-def _within(value: float, minimum: Optional[float], maximum: Optional[float], low_open: bool,
+def _within(value: float, minimum: float | None, maximum: float | None, low_open: bool,
             high_open: bool) -> bool:
     above = minimum is None or (value > minimum if low_open else value >= minimum)
     below = maximum is None or (value < maximum if high_open else value <= maximum)
     return above and below
 
 
-def check_int(name: str, value: Any, minimum: Optional[int] = None, maximum: Optional[int] = None,
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,
               hint: str = "") -> int:
     """Return ``value`` as an ``int`` when it is an integer (not a bool) within the bounds; else raise.
 
@@ -39,13 +42,15 @@ def check_int(name: str, value: Any, minimum: Optional[int] = None, maximum: Opt
     """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if not ok or not _within(int(value), minimum, maximum, False, False):
-        raise ValueError(f"{name}: got {value!r}; expected an integer{_bounds(minimum, maximum, False, False)}{hint}")
+        raise ValueError(f"{name}: got {value!r}; "
+                         f"expected an integer{_bounds(minimum, maximum, False, False)}{hint}")
     return int(value)
 
 
-def check_number(name: str, value: Any, minimum: Optional[float] = None, maximum: Optional[float] = None,
+def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
                  low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
-    """Return ``value`` as a ``float`` when it is a finite real number (not a bool) within the bounds; else raise.
+    """Return ``value`` as a ``float`` when it is a finite real number (not a bool)
+    within the bounds; else raise.
 
     >>> check_number("vote_threshold", 0.5, 0, 1)
     0.5
@@ -63,7 +68,8 @@ def check_number(name: str, value: Any, minimum: Optional[float] = None, maximum
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """Return ``value`` when it is one of ``choices``; else raise, listing them."""
     if not isinstance(value, str) or value not in choices:
-        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1 else repr(choices[0])
+        listed = (", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1
+                  else repr(choices[0]))
         raise ValueError(f"{name}: got {value!r}; expected {listed}")
     return value
 
@@ -89,7 +95,7 @@ def check_n_rounds(n_rounds: Any, minimum: int = 0) -> int:
     return check_int("n_rounds", n_rounds, minimum=minimum)
 
 
-def check_batches(name: str, value: Any) -> Optional[int]:
+def check_batches(name: str, value: Any) -> int | None:
     """A number of batches: an integer >= 1, or None for all batches."""
     return None if value is None else check_int(name, value, minimum=1, hint=", or None for all batches")
 

@@ -1,9 +1,12 @@
-"""The learner interface of collective learning and the data it exchanges."""
+"""The learner interface of collective learning and the data it exchanges.
+
+Taught in notebooks 04 (PytorchLearner implements it) and 06 (a learner of your own).
+"""
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -11,7 +14,7 @@ class Weights:
     """A learner's model weights, with an optional summary of the training that made them."""
 
     weights: Any
-    training_summary: Optional[Any] = None
+    training_summary: Any | None = None
 
     def __repr__(self) -> str:
         kind = type(self.weights).__name__
@@ -26,8 +29,8 @@ class ProposedWeights:
     weights: Weights
     vote_score: float
     test_score: float
-    vote: Optional[bool]
-    error: Optional[str] = None  # set when the learner failed to test and abstained
+    vote: bool | None
+    error: str | None = None  # set when the learner failed to test and abstained
 
     def __repr__(self) -> str:
         error = f", error={self.error!r}" if self.error else ""
@@ -58,5 +61,5 @@ class MachineLearningInterface(abc.ABC):
     def mli_get_current_weights(self) -> Weights:
         """Return a copy of the current weights."""
 
-    def check_weights(self, weights: Weights) -> None:
+    def check_weights(self, weights: Weights) -> None:  # noqa: B027 (an optional hook, not abstract)
         """Raise ``ValueError`` when ``weights`` cannot be loaded by this learner (default: accept all)."""

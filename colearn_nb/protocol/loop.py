@@ -5,7 +5,8 @@ dashboard and the demo are callbacks (``on_round``) on it, and nothing here disp
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .checks import check_n_learners, check_n_rounds, check_on_error, check_round_index, check_vote_threshold
 from .interface import MachineLearningInterface
@@ -76,7 +77,7 @@ def individual_training_round(learners: Sequence[MachineLearningInterface], roun
 OnRound = Callable[[Results], Any]
 
 
-def start_results(learners: Sequence[MachineLearningInterface], results: Optional[Results] = None) -> Results:
+def start_results(learners: Sequence[MachineLearningInterface], results: Results | None = None) -> Results:
     """Fresh ``Results`` from equal weights (round 0 scores them), or the given ones to continue."""
     if results is None:
         set_equal_weights(learners)
@@ -87,16 +88,19 @@ def start_results(learners: Sequence[MachineLearningInterface], results: Optiona
     return results
 
 
-def _callbacks(on_round: Union[None, OnRound, Sequence[OnRound]]) -> List[OnRound]:
-    callbacks = [] if on_round is None else list(on_round) if isinstance(on_round, (list, tuple)) else [on_round]
+def _callbacks(on_round: None | OnRound | Sequence[OnRound]) -> list[OnRound]:
+    # Any: whatever was passed; each is checked to be callable below
+    callbacks: list[Any] = ([] if on_round is None else list(on_round) if isinstance(on_round, (list, tuple))
+                            else [on_round])
     for callback in callbacks:
         if not callable(callback):
-            raise ValueError(f"on_round: got {callback!r}; expected a function of the Results (or a list of them)")
+            raise ValueError(f"on_round: got {callback!r}; "
+                             "expected a function of the Results (or a list of them)")
     return callbacks
 
 
 def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote_threshold: float = 0.5,
-               results: Optional[Results] = None, on_round: Union[None, OnRound, Sequence[OnRound]] = None,
+               results: Results | None = None, on_round: None | OnRound | Sequence[OnRound] = None,
                on_error: str = "raise") -> Results:
     """Run ``n_rounds`` rounds of collective learning; returns the ``Results``.
 

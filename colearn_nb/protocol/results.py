@@ -5,7 +5,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 DP_BUDGET_EXCEEDED = "DP_BUDGET_EXCEEDED"  # a training summary's error_code: the privacy budget is spent
 
@@ -16,19 +16,19 @@ class Result:
     """One round: accepted or not, every learner's vote and scores, and who proposed."""
 
     vote: bool = False
-    votes: List[Optional[bool]] = field(default_factory=list)
-    vote_scores: List[float] = field(default_factory=list)
-    test_scores: List[float] = field(default_factory=list)
-    training_summaries: List[Any] = field(default_factory=list)
-    block_proposer: Optional[int] = None
-    errors: List[str] = field(default_factory=list)  # learners that failed to test and abstained
+    votes: list[bool | None] = field(default_factory=list)
+    vote_scores: list[float] = field(default_factory=list)
+    test_scores: list[float] = field(default_factory=list)
+    training_summaries: list[Any] = field(default_factory=list)
+    block_proposer: int | None = None
+    errors: list[str] = field(default_factory=list)  # learners that failed to test and abstained
 
     def __repr__(self) -> str:
         return (f"Result(proposer={self.block_proposer}, accepted={self.vote}, "
                 f"votes={self.votes}, mean_test_score={_mean(self.test_scores):.4g})")
 
 
-def _mean(values: List[float]) -> float:
+def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
@@ -36,7 +36,7 @@ def _mean(values: List[float]) -> float:
 class Results:
     """Every round's ``Result`` in ``data``; statistics are computed from it on demand."""
 
-    data: List[Result] = field(default_factory=list)
+    data: list[Result] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -58,32 +58,32 @@ class Results:
         return len(self.data[0].test_scores) if self.data else 0
 
     @property
-    def h_test_scores(self) -> List[List[float]]:
+    def h_test_scores(self) -> list[list[float]]:
         """Per-learner history of test scores: ``h_test_scores[learner][round]``."""
         return [[r.test_scores[i] for r in self.data] for i in range(self.n_learners)]
 
     @property
-    def h_vote_scores(self) -> List[List[float]]:
+    def h_vote_scores(self) -> list[list[float]]:
         """Per-learner history of vote scores: ``h_vote_scores[learner][round]``."""
         return [[r.vote_scores[i] for r in self.data] for i in range(self.n_learners)]
 
     @property
-    def mean_test_scores(self) -> List[float]:
+    def mean_test_scores(self) -> list[float]:
         """Mean test score of each round."""
         return [_mean(r.test_scores) for r in self.data]
 
     @property
-    def mean_vote_scores(self) -> List[float]:
+    def mean_vote_scores(self) -> list[float]:
         """Mean vote score of each round."""
         return [_mean(r.vote_scores) for r in self.data]
 
     @property
-    def max_test_scores(self) -> List[float]:
+    def max_test_scores(self) -> list[float]:
         """Best learner's test score of each round."""
         return [max(r.test_scores) for r in self.data]
 
     @property
-    def max_vote_scores(self) -> List[float]:
+    def max_vote_scores(self) -> list[float]:
         """Best learner's vote score of each round."""
         return [max(r.vote_scores) for r in self.data]
 
@@ -98,7 +98,7 @@ class Results:
         return sum(not r.vote for r in self.data if r.block_proposer is not None)
 
     @property
-    def shared_model_scores(self) -> List[float]:
+    def shared_model_scores(self) -> list[float]:
         """Mean test score of the weights the learners hold after each round: it changes only on acceptance.
 
         (``mean_test_scores`` are the scores of each round's proposal, accepted or not.)
@@ -109,7 +109,7 @@ class Results:
         >>> [round(s, 2) for s in r.shared_model_scores]
         [0.15, 0.55, 0.55]
         """
-        scores: List[float] = []
+        scores: list[float] = []
         for result in self.data:
             accepted = result.vote or not scores
             scores.append(_mean(result.test_scores) if accepted else scores[-1])
@@ -123,7 +123,7 @@ class Results:
         return {"data": [asdict(r) for r in self.data]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Results":
+    def from_dict(cls, d: dict) -> Results:
         """Inverse of ``to_dict``."""
         return cls(data=[Result(**r) for r in d["data"]])
 
@@ -139,16 +139,17 @@ class Results:
             writer = csv.writer(f)
             writer.writerow(["round", "learner", "proposer", "accepted", "vote", "vote_score", "test_score"])
             for round_index, r in enumerate(self.data):
-                for learner, row in enumerate(zip(r.votes, r.vote_scores, r.test_scores)):
+                for learner, row in enumerate(zip(r.votes, r.vote_scores, r.test_scores, strict=False)):
                     writer.writerow([round_index, learner, r.block_proposer, r.vote, *row])
 
     @classmethod
-    def load(cls, path: str | Path) -> "Results":
+    def load(cls, path: str | Path) -> Results:
         """Read results written by ``save``."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"path: {str(path)!r} is not a results file written by Results.save ({exc})") from exc
+            raise ValueError(f"path: {str(path)!r} is not a results file written by Results.save "
+                             f"({exc})") from exc
 
 
 def _fmt(x: Any) -> str:
@@ -172,14 +173,15 @@ def format_results(results: Results) -> str:
     last, head = results.data[-1], round_headline(results)
     vote_word = {True: "yes", False: "no", None: "-"}
     rows = [f"{'learner':>7}  {'vote':>4}  {'vote score':>10}  {'test score':>10}"]
-    for i, (v, vs, ts) in enumerate(zip(last.votes, last.vote_scores, last.test_scores)):
+    for i, (v, vs, ts) in enumerate(zip(last.votes, last.vote_scores, last.test_scores, strict=False)):
         rows.append(f"{i:>7}  {vote_word.get(v, str(v)):>4}  {_fmt(vs):>10}  {_fmt(ts):>10}")
-    rows.append(f"{'mean':>7}  {'':>4}  {_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
+    rows.append(f"{'mean':>7}  {'':>4}  "
+                f"{_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
     rows += [line for line in map(format_budget, last.training_summaries) if line] + last.errors
     return "\n".join([head] + rows)
 
 
-def format_budget(training_summary: Any) -> Optional[str]:
+def format_budget(training_summary: Any) -> str | None:
     """One line on the privacy budget in a training summary, or ``None`` when it has none.
 
     >>> format_budget({"dp_budget": {"target_epsilon": 5.0, "consumed_epsilon": 1.25, "target_delta": 1e-5,

@@ -1,9 +1,12 @@
-"""One round of the collective-learning protocol, run in this process."""
+"""One round of the collective-learning protocol, run in this process.
+
+Taught in notebook 05, which writes the round out and checks it against this one.
+"""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, List, Sequence, Tuple
 
 from .checks import check_n_learners, check_on_error, check_round_index, check_vote_threshold
 from .interface import MachineLearningInterface, ProposedWeights, Weights
@@ -28,7 +31,7 @@ def blame(learner_index: int, round_index: int, step: str) -> Iterator[None]:
 
 
 def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface],
-                  vote_threshold: float = 0.5, on_error: str = "raise") -> Tuple[List[ProposedWeights], bool]:
+                  vote_threshold: float = 0.5, on_error: str = "raise") -> tuple[list[ProposedWeights], bool]:
     """Propose, let everyone test and vote, then all accept or none does.
 
     Returns every learner's ``ProposedWeights`` (the proposer's vote is ``None``) and
@@ -76,7 +79,8 @@ def score_proposal(learner: MachineLearningInterface, learner_index: int, propos
                                error=str(exc))
 
 
-def accept_everywhere(learners: Sequence[MachineLearningInterface], proposal: Weights, round_index: int) -> None:
+def accept_everywhere(learners: Sequence[MachineLearningInterface], proposal: Weights,
+                      round_index: int) -> None:
     """Every learner accepts; after an interrupt (Ctrl-C) the rest still accept, so all did or none did."""
     pending = list(range(len(learners)))
     try:

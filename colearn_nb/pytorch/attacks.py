@@ -4,13 +4,17 @@ Each wraps any ``MachineLearningInterface`` and changes one thing: what it propo
 (``RandomWeightsProposer``, ``SignFlipProposer``), what it trains on (``LabelFlipLearner``)
 or how it votes (``AlwaysNoVoter``, ``AlwaysYesVoter``). Wrappers stack, e.g.
 ``AlwaysYesVoter(RandomWeightsProposer(learner))`` proposes garbage and approves everything.
+
+Taught in notebook 09.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Sequence, Tuple, Type
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
+from ..protocol.checks import check_int, check_number
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 
 
@@ -54,7 +58,7 @@ class BadActor(MachineLearningInterface):
         self.learner.check_weights(weights)
 
 
-def _summary(attack: str, honest: Weights | None = None) -> Dict[str, Any]:
+def _summary(attack: str, honest: Weights | None = None) -> dict[str, Any]:
     summary = dict(honest.training_summary) if honest and isinstance(honest.training_summary, dict) else {}
     summary["attack"] = attack
     return summary
@@ -67,9 +71,8 @@ class RandomWeightsProposer(BadActor):
 
     def __init__(self, learner: MachineLearningInterface, scale: float = 1.0, seed: int = 0):
         super().__init__(learner)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise ValueError(f"scale: got {scale!r}; expected a number > 0 (the std of the random weights)")
-        self.scale, self.generator = scale, torch.Generator().manual_seed(seed)
+        self.scale = check_number("scale", scale, 0, low_open=True, hint=" (the std of the random weights)")
+        self.generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
 
     def mli_propose_weights(self) -> Weights:
         """Random tensors shaped like the current weights; does not train."""
@@ -86,9 +89,8 @@ class SignFlipProposer(BadActor):
 
     def __init__(self, learner: MachineLearningInterface, scale: float = 5.0):
         super().__init__(learner)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise ValueError(f"scale: got {scale!r}; expected a number > 0 (how far to push against the update)")
-        self.scale = scale
+        self.scale = check_number("scale", scale, 0, low_open=True,
+                                  hint=" (how far to push against the update)")
 
     def mli_propose_weights(self) -> Weights:
         """The honest proposal, pushed the other way."""
@@ -113,7 +115,7 @@ class FlippedLabels:
             raise AttributeError(name)
         return getattr(self.loader, name)
 
-    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for inputs, labels in self.loader:
             yield inputs, self.n_classes - 1 - labels
 
@@ -131,18 +133,17 @@ class LabelFlipLearner(BadActor):
         if not hasattr(learner, "train_loader"):
             raise ValueError(f"learner: got {type(learner).__name__}, which has no train_loader to flip the "
                              "labels of; wrap a PytorchLearner")
-        if not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"n_classes: got {n_classes!r}; expected an integer >= 2")
-        self.n_classes = n_classes
+        self.n_classes = check_int("n_classes", n_classes, minimum=2)
 
     def mli_propose_weights(self) -> Weights:
         """Train on flipped labels; the learner's own loader is put back afterwards."""
-        honest_loader = self.learner.train_loader
-        self.learner.train_loader = FlippedLabels(honest_loader, self.n_classes)
+        learner: Any = self.learner  # a learner with a train_loader attribute, checked in __init__
+        honest_loader = learner.train_loader
+        learner.train_loader = FlippedLabels(honest_loader, self.n_classes)
         try:
-            proposal = self.learner.mli_propose_weights()
+            proposal = learner.mli_propose_weights()
         finally:
-            self.learner.train_loader = honest_loader
+            learner.train_loader = honest_loader
         return Weights(weights=proposal.weights, training_summary=_summary(self.attack, proposal))
 
 
@@ -171,8 +172,9 @@ class AlwaysYesVoter(FixedVoter):
 
 
 def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indices: Sequence[int],
-                    bad_actor: Type[BadActor], **options: Any) -> List[MachineLearningInterface]:
-    """A new list in which the learners at ``bad_actor_indices`` are wrapped in ``bad_actor(learner, **options)``.
+                    bad_actor: type[BadActor], **options: Any) -> list[MachineLearningInterface]:
+    """A new list in which the learners at ``bad_actor_indices`` are wrapped in
+    ``bad_actor(learner, **options)``.
 
     >>> from colearn_nb.tutorial.learners import make_mnist_learners
     >>> learners = with_bad_actors(make_mnist_learners(n_learners=3), [2], AlwaysNoVoter)
@@ -180,9 +182,9 @@ def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indi
     ['PytorchLearner', 'PytorchLearner', 'AlwaysNoVoter']
     """
     if not (isinstance(bad_actor, type) and issubclass(bad_actor, BadActor)):
-        raise ValueError(f"bad_actor: got {bad_actor!r}; expected a BadActor class, e.g. RandomWeightsProposer")
+        raise ValueError(f"bad_actor: got {bad_actor!r}; "
+                         "expected a BadActor class, e.g. RandomWeightsProposer")
     for index in bad_actor_indices:
-        if not isinstance(index, int) or not 0 <= index < len(learners):
-            raise ValueError(f"bad_actor_indices: got {index!r}; expected learner indices in 0..{len(learners) - 1}")
+        check_int("bad_actor_indices", index, 0, len(learners) - 1, hint=" (a learner's index)")
     return [bad_actor(learner, **options) if i in set(bad_actor_indices) else learner
             for i, learner in enumerate(learners)]

@@ -1,11 +1,15 @@
-"""A collective learner around any PyTorch model, optimizer and data loaders."""
+"""A collective learner around any PyTorch model, optimizer and data loaders.
+
+Taught in notebook 04.
+"""
 from __future__ import annotations
 
 import collections
 import math
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sized
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
-from typing import Callable, ContextManager, Dict, Iterable, Iterator, Optional
+from typing import cast
 
 import torch
 
@@ -13,15 +17,16 @@ from ..protocol.checks import check_batches
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 from .privacy import DiffPrivConfig, PrivateTraining
 
-StateDict = Dict[str, torch.Tensor]
+StateDict = dict[str, torch.Tensor]
 
 
-def _check_loader(name: str, loader: Optional[Iterable], required: bool = True) -> None:
+def _check_loader(name: str, loader: Iterable | None, required: bool = True) -> None:
     if loader is None:
         if required:
-            raise ValueError(f"{name}: got None; pass a DataLoader (or any iterable of (inputs, labels) batches)")
+            raise ValueError(f"{name}: got None; "
+                             "pass a DataLoader (or any iterable of (inputs, labels) batches)")
         return
-    if hasattr(loader, "__len__") and len(loader) == 0:
+    if hasattr(loader, "__len__") and len(cast(Sized, loader)) == 0:
         raise ValueError(f"{name}: the loader is empty (0 batches); give this learner some data")
 
 
@@ -34,12 +39,12 @@ class PytorchLearner(MachineLearningInterface):
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
-                 vote_loader: Iterable, test_loader: Optional[Iterable] = None, need_reset_optimizer: bool = True,
-                 device: str | torch.device = "cpu", criterion: Optional[Callable] = None,
-                 minimise_criterion: bool = True,
-                 vote_criterion: Optional[Callable[[torch.Tensor, torch.Tensor], float]] = None,
-                 num_train_batches: Optional[int] = None, num_test_batches: Optional[int] = None,
-                 diff_priv_config: Optional[DiffPrivConfig] = None):
+                 vote_loader: Iterable, test_loader: Iterable | None = None,
+                 need_reset_optimizer: bool = True, device: str | torch.device = "cpu",
+                 criterion: Callable | None = None, minimise_criterion: bool = True,
+                 vote_criterion: Callable[[torch.Tensor, torch.Tensor], float] | None = None,
+                 num_train_batches: int | None = None, num_test_batches: int | None = None,
+                 diff_priv_config: DiffPrivConfig | None = None):
         if criterion is None:
             raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
         check_batches("num_train_batches", num_train_batches)
@@ -49,15 +54,16 @@ class PytorchLearner(MachineLearningInterface):
         _check_loader("test_loader", test_loader, required=False)
         self.device = torch.device(device)
         self.model = model.to(self.device)
-        self.privacy: Optional[PrivateTraining] = None
-        if diff_priv_config is not None:  # DP-SGD: a private optimizer and a Poisson-sampling loader over the data
+        self.privacy: PrivateTraining | None = None
+        # DP-SGD: a private optimizer and a Poisson-sampling loader over the data
+        if diff_priv_config is not None:
             self.privacy = PrivateTraining(self.model, optimizer, train_loader, diff_priv_config)
             optimizer, train_loader = self.privacy.optimizer, self.privacy.loader
         self.optimizer, self.criterion, self.vote_criterion = optimizer, criterion, vote_criterion
         self.train_loader, self.vote_loader, self.test_loader = train_loader, vote_loader, test_loader
         self.need_reset_optimizer, self.minimise_criterion = need_reset_optimizer, minimise_criterion
         self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
-        self._last_tested: tuple[Optional[Weights], float] = (None, math.nan)
+        self._last_tested: tuple[Weights | None, float] = (None, math.nan)
         self.vote_score = self.test(self.vote_loader, "vote_loader")
 
     def __repr__(self) -> str:
@@ -77,13 +83,13 @@ class PytorchLearner(MachineLearningInterface):
                              "as made by mli_get_current_weights(); the learner's weights are unchanged")
         missing, extra = sorted(own.keys() - given.keys()), sorted(given.keys() - own.keys())
         if missing or extra:
-            raise ValueError(f"weights do not fit this learner's model: missing keys {missing}, unexpected keys "
-                             f"{extra}; the learner's weights are unchanged")
+            raise ValueError(f"weights do not fit this learner's model: missing keys {missing}, "
+                             f"unexpected keys {extra}; the learner's weights are unchanged")
         for key, tensor in own.items():
             if tuple(given[key].shape) != tuple(tensor.shape):
                 raise ValueError(f"weights do not fit this learner's model: key {key!r} has shape "
-                                 f"{tuple(given[key].shape)} in the weights but {tuple(tensor.shape)} in the model; "
-                                 "the learner's weights are unchanged")
+                                 f"{tuple(given[key].shape)} in the weights but {tuple(tensor.shape)} "
+                                 "in the model; the learner's weights are unchanged")
 
     def _load(self, state: StateDict) -> None:
         self.model.load_state_dict(state)
@@ -91,7 +97,8 @@ class PytorchLearner(MachineLearningInterface):
     @contextmanager
     def _weights_swapped_in(self, state: StateDict) -> Iterator[None]:
         """Let the model compute with the tensors of ``state`` inside the block, without copying them."""
-        own = {name: t for name, t in [*self.model.named_parameters(), *self.model.named_buffers()] if name in state}
+        own = {name: t for name, t in [*self.model.named_parameters(), *self.model.named_buffers()]
+               if name in state}
         saved = {name: tensor.data for name, tensor in own.items()}
         try:
             for name, tensor in own.items():
@@ -122,7 +129,8 @@ class PytorchLearner(MachineLearningInterface):
             self.optimizer.step()
             total_loss += loss.detach()
             n_batches += 1
-        self.optimizer.zero_grad(set_to_none=True)  # frees gradients (and DP-SGD's per-sample ones) between rounds
+        # frees gradients (and DP-SGD's per-sample ones) between rounds
+        self.optimizer.zero_grad(set_to_none=True)
         if n_batches == 0:
             raise ValueError("train_loader: yielded no batches; give this learner some training data")
         return {"n_train_batches": n_batches, "mean_train_loss": total_loss.item() / n_batches}
@@ -140,7 +148,8 @@ class PytorchLearner(MachineLearningInterface):
                 labels_seen.append(labels)
             else:
                 loss = self.criterion(output, labels)
-                total_loss += loss.item() * (len(labels) if getattr(self.criterion, "reduction", "mean") == "mean" else 1)
+                reduction = getattr(self.criterion, "reduction", "mean")
+                total_loss += loss.item() * (len(labels) if reduction == "mean" else 1)
             n_samples += len(labels)
         if n_samples == 0:
             raise ValueError(f"{loader_name}: yielded no batches; give this learner some data to score on")
@@ -158,8 +167,10 @@ class PytorchLearner(MachineLearningInterface):
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Model and optimizer state, current vote score and loader shuffling state (tensors and plain data)."""
-        loaders = {name: loader.generator.get_state() for name, loader in self._loaders() if hasattr(loader, "generator")}
+        """Model and optimizer state, current vote score and loader shuffling state
+        (tensors and plain data)."""
+        loaders = {name: loader.generator.get_state() for name, loader in self._loaders()
+                   if hasattr(loader, "generator")}
         privacy_history = [list(step) for step in self.privacy.accountant.history] if self.privacy else []
         return {"model": self._state_copy(), "optimizer": self.optimizer.state_dict(),
                 "vote_score": self.vote_score, "loaders": loaders, "privacy_history": privacy_history}
@@ -185,7 +196,8 @@ class PytorchLearner(MachineLearningInterface):
         """Train a copy of the current weights and return it; the current weights are never touched."""
         proposal = self._state_copy()
         if self.privacy is not None and self.privacy.budget_exceeded(self.num_train_batches):
-            return Weights(weights=proposal, training_summary=self.privacy.refusal_summary(self.num_train_batches))
+            return Weights(weights=proposal,
+                           training_summary=self.privacy.refusal_summary(self.num_train_batches))
         if self.need_reset_optimizer:
             self.reset_optimizer()
         with self._weights_swapped_in(proposal), self._quiet():  # training updates the copy in place
@@ -194,7 +206,7 @@ class PytorchLearner(MachineLearningInterface):
             summary["dp_budget"] = self.privacy.budget()
         return Weights(weights=proposal, training_summary=summary)
 
-    def _quiet(self) -> ContextManager[None]:
+    def _quiet(self) -> AbstractContextManager[None]:
         return self.privacy.quiet() if self.privacy is not None else nullcontext()
 
     def mli_test_weights(self, weights: Weights) -> ProposedWeights:
@@ -202,7 +214,8 @@ class PytorchLearner(MachineLearningInterface):
         self.check_weights(weights)
         with self._weights_swapped_in(weights.weights):
             vote_score = self.test(self.vote_loader, "vote_loader")
-            test_score = self.test(self.test_loader, "test_loader") if self.test_loader is not None else math.nan
+            test_score = (self.test(self.test_loader, "test_loader") if self.test_loader is not None
+                          else math.nan)
         self._last_tested = (weights, vote_score)
         return ProposedWeights(weights=weights, vote_score=vote_score, test_score=test_score,
                                vote=self.vote(vote_score))

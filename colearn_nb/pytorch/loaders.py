@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, Tuple
+from collections.abc import Iterator, Sized
+from typing import cast
 
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
@@ -10,7 +11,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from ..protocol.checks import check_int
 
 
-def dataset_tensors(dataset: Dataset) -> Tuple[torch.Tensor, torch.Tensor]:
+def dataset_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``(inputs, labels)`` tensors of a dataset, read without per-sample calls where possible."""
     if isinstance(dataset, TensorDataset):
         return dataset.tensors[0], dataset.tensors[1]
@@ -18,7 +19,8 @@ def dataset_tensors(dataset: Dataset) -> Tuple[torch.Tensor, torch.Tensor]:
         inputs, labels = dataset_tensors(dataset.dataset)
         index = torch.as_tensor(dataset.indices, dtype=torch.long)
         return inputs[index], labels[index]
-    samples = [dataset[i] for i in range(len(dataset))]
+    # a map-style dataset has a length, though torch's Dataset does not declare __len__
+    samples = [dataset[i] for i in range(len(cast(Sized, dataset)))]
     return torch.stack([torch.as_tensor(x) for x, _ in samples]), torch.as_tensor([y for _, y in samples])
 
 
@@ -30,8 +32,8 @@ class TensorLoader:
     (3, [4, 4, 2])
     """
 
-    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 64, shuffle: bool = False,
-                 seed: int | None = None):
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 64,
+                 shuffle: bool = False, seed: int | None = None):
         if len(inputs) != len(labels):
             raise ValueError(f"inputs and labels: got {len(inputs)} inputs but {len(labels)} labels; "
                              "they must have the same length")
@@ -45,9 +47,10 @@ class TensorLoader:
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __repr__(self) -> str:
-        return f"TensorLoader({len(self.labels)} samples, batch_size={self.batch_size}, shuffle={self.shuffle})"
+        return (f"TensorLoader({len(self.labels)} samples, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle})")
 
-    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         if not self.shuffle:
             for start in range(0, n, self.batch_size):

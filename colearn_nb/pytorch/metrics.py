@@ -1,4 +1,7 @@
-"""Scores for ``vote_criterion``: higher is better, so use ``minimise_criterion=False``."""
+"""Scores for ``vote_criterion``: higher is better, so use ``minimise_criterion=False``.
+
+Taught in notebook 04.
+"""
 from __future__ import annotations
 
 import torch

@@ -1,10 +1,15 @@
-"""One seed for every random number generator a run uses."""
+"""One seed for every random number generator a run uses.
+
+Every notebook seeds through ``setup_notebook``; notebook 01 explains why.
+"""
 from __future__ import annotations
 
 import random
 
 import numpy as np
 import torch
+
+from ..protocol.checks import check_int
 
 
 def seed_everything(seed: int) -> None:
@@ -13,8 +18,7 @@ def seed_everything(seed: int) -> None:
     >>> seed_everything(0); a = torch.rand(1); seed_everything(0); bool(a == torch.rand(1))
     True
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: got {seed!r}; expected an integer >= 0")
+    seed = check_int("seed", seed, minimum=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

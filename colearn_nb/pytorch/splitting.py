@@ -1,17 +1,19 @@
-"""Splitting data between learners: equal, Dirichlet or shard parts, and every learner's loaders (notebooks 02, 08)."""
+"""Splitting data between learners: equal, Dirichlet or shard parts,
+and every learner's loaders (notebooks 02, 08)."""
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Sequence, Sized
+from collections.abc import Sequence, Sized
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset  # noqa: F401 (the doctests use TensorDataset)
 
 from ..protocol.checks import check_choice, check_int, check_number
 from .loaders import TensorLoader, dataset_tensors
 
 
-def prepare_data_split_list(data: Sized, n: int) -> List[int]:
+def prepare_data_split_list(data: Sized, n: int) -> list[int]:
     """Sizes of ``n`` equal parts of ``data``, the remainder going to the last part.
 
     >>> prepare_data_split_list(range(10), 3)
@@ -26,7 +28,7 @@ def prepare_data_split_list(data: Sized, n: int) -> List[int]:
 
 
 def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "iid",
-                  alpha: float = 0.5) -> List[Subset]:
+                  alpha: float = 0.5) -> list[Subset]:
     """Cut ``dataset`` into ``n_parts``; every sample lands in exactly one part.
 
     ``method="iid"``: shuffled, equal parts (remainder to the last). ``"dirichlet"``: each
@@ -37,12 +39,13 @@ def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "
     [3, 3, 4]
     """
     generator = torch.Generator().manual_seed(seed)
+    sized = cast(Sized, dataset)  # a map-style dataset has a length; torch's Dataset does not declare __len__
     if method == "iid":
-        order = torch.randperm(len(dataset), generator=generator).tolist()
-        sizes = prepare_data_split_list(dataset, n_parts)
+        order = torch.randperm(len(sized), generator=generator).tolist()
+        sizes = prepare_data_split_list(sized, n_parts)
         return [Subset(dataset, order[sum(sizes[:i]):sum(sizes[:i + 1])]) for i in range(n_parts)]
     check_choice("method", method, ("iid", "dirichlet", "shards"))
-    prepare_data_split_list(dataset, n_parts)  # refuses more parts than samples
+    prepare_data_split_list(sized, n_parts)  # refuses more parts than samples
     labels = dataset_tensors(dataset)[1]
     if method == "dirichlet":
         check_number("alpha", alpha, 0, low_open=True, hint=" (e.g. 0.1 skewed, 100 nearly iid)")
@@ -52,24 +55,25 @@ def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "
             for part in parts]
 
 
-def _dirichlet_indices(labels: torch.Tensor, n_parts: int, alpha: float, seed: int) -> List[List[int]]:
+def _dirichlet_indices(labels: torch.Tensor, n_parts: int, alpha: float, seed: int) -> list[list[int]]:
     classes = labels.unique().tolist()
     proportions = np.random.default_rng(seed).dirichlet([alpha] * n_parts, size=len(classes))
     shuffle = np.random.default_rng(seed + 1)
-    parts: List[List[int]] = [[] for _ in range(n_parts)]
-    for label, shares in zip(classes, proportions):
+    parts: list[list[int]] = [[] for _ in range(n_parts)]
+    for label, shares in zip(classes, proportions, strict=True):
         members = shuffle.permutation(torch.nonzero(labels == label).flatten().numpy())
         cuts = np.round(np.cumsum(shares) * len(members)).astype(int)
-        for part, piece in zip(parts, np.split(members, cuts[:-1])):
+        for part, piece in zip(parts, np.split(members, cuts[:-1]), strict=True):
             part.extend(piece.tolist())
     return parts
 
 
-def _shard_indices(labels: torch.Tensor, n_parts: int, generator: torch.Generator) -> List[List[int]]:
+def _shard_indices(labels: torch.Tensor, n_parts: int, generator: torch.Generator) -> list[list[int]]:
     order = torch.argsort(labels, stable=True)
     shards = torch.tensor_split(order, 2 * n_parts)
     shard_order = torch.randperm(2 * n_parts, generator=generator).tolist()
-    return [torch.cat([shards[shard_order[2 * i]], shards[shard_order[2 * i + 1]]]).tolist() for i in range(n_parts)]
+    return [torch.cat([shards[shard_order[2 * i]], shards[shard_order[2 * i + 1]]]).tolist()
+            for i in range(n_parts)]
 
 
 class LearnerLoaders(NamedTuple):
@@ -82,43 +86,48 @@ class LearnerLoaders(NamedTuple):
 
 def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, batch_size: int = 64,
                     vote_fraction: float = 0.5, seed: int = 0, method: str = "iid",
-                    alpha: float = 0.5) -> List[LearnerLoaders]:
-    """Every learner's loaders: a part of ``train_data`` to train on, a part of ``test_data`` cut into vote and test.
+                    alpha: float = 0.5) -> list[LearnerLoaders]:
+    """Every learner's loaders: a part of ``train_data`` to train on,
+    a part of ``test_data`` cut into vote and test.
 
     ``method`` and ``alpha`` as in ``split_dataset``; with uneven splits a learner's vote and
     test data follow the same label mix as its training data.
 
     >>> x, y = torch.zeros(100, 3), torch.arange(100) % 2
-    >>> parts = learner_loaders(TensorDataset(x, y), TensorDataset(x[:40], y[:40]), n_learners=2, batch_size=8)
+    >>> parts = learner_loaders(TensorDataset(x, y), TensorDataset(x[:40], y[:40]), n_learners=2,
+    ...                         batch_size=8)
     >>> [(len(p.train.labels), len(p.vote.labels), len(p.test.labels)) for p in parts]
     [(50, 10, 10), (50, 10, 10)]
     """
     check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
     check_number("vote_fraction", vote_fraction, 0, 1, low_open=True, high_open=True)
     train_parts = split_dataset(train_data, n_learners, seed, method, alpha)
-    held_out_parts = split_dataset(test_data, n_learners, seed + 1 if method == "iid" else seed, method, alpha)
+    held_out_parts = split_dataset(test_data, n_learners, seed + 1 if method == "iid" else seed, method,
+                                   alpha)
     loaders = []
-    for i, (train_part, held_out) in enumerate(zip(train_parts, held_out_parts)):
+    for i, (train_part, held_out) in enumerate(zip(train_parts, held_out_parts, strict=True)):
         inputs, labels = dataset_tensors(held_out)
         n_vote = round(len(labels) * vote_fraction)
         if n_vote == 0 or n_vote == len(labels):
-            raise ValueError(f"test_data: learner {i} gets {len(labels)} held-out samples, too few to cut into "
-                             "vote and test sets; give more test data or fewer learners")
+            raise ValueError(f"test_data: learner {i} gets {len(labels)} held-out samples, "
+                             "too few to cut into vote and test sets; give more test data or fewer learners")
         loaders.append(LearnerLoaders(
-            train=TensorLoader(*dataset_tensors(train_part), batch_size=batch_size, shuffle=True, seed=seed + 10 + i),
+            train=TensorLoader(*dataset_tensors(train_part), batch_size=batch_size, shuffle=True,
+                               seed=seed + 10 + i),
             vote=TensorLoader(inputs[:n_vote], labels[:n_vote], batch_size=batch_size),
             test=TensorLoader(inputs[n_vote:], labels[n_vote:], batch_size=batch_size)))
     return loaders
 
 
-def split_sizes(loaders: Sequence[LearnerLoaders]) -> List[Dict[str, int]]:
+def split_sizes(loaders: Sequence[LearnerLoaders]) -> list[dict[str, int]]:
     """One row per learner: the number of train, vote and test samples.
 
     >>> part = LearnerLoaders(*(TensorLoader(torch.zeros(n, 1), torch.zeros(n)) for n in (8, 3, 2)))
     >>> split_sizes([part])
     [{'learner': 0, 'train': 8, 'vote': 3, 'test': 2}]
     """
-    return [{"learner": i, "train": len(p.train.labels), "vote": len(p.vote.labels), "test": len(p.test.labels)}
+    return [{"learner": i, "train": len(p.train.labels), "vote": len(p.vote.labels),
+             "test": len(p.test.labels)}
             for i, p in enumerate(loaders)]
 
 

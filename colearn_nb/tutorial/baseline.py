@@ -1,7 +1,11 @@
-"""The standard PyTorch loop of one model on all the data: the reference collective learning is compared to."""
+"""The standard PyTorch loop of one model on all the data:
+the reference collective learning is compared to.
+
+Taught in notebook 01.
+"""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 

@@ -10,36 +10,39 @@ optimizer settings and the same number of training batches per round:
   model and the shared model becomes the average of theirs, weighted by training samples.
 
 Every approach is scored the same way: each learner's model on that learner's test data, averaged.
+
+Taught in notebook 11.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .baseline import evaluate_accuracy
 from ..protocol.checks import check_batches, check_n_learners, check_n_rounds, check_vote_threshold
-from ..pytorch.loaders import TensorLoader
-from ..pytorch.splitting import LearnerLoaders
-from ..pytorch.metrics import categorical_accuracy
 from ..protocol.interface import Weights
-from .net import TutorialNet
-from ..pytorch.learner import PytorchLearner
-from ..pytorch.seeding import seed_everything
 from ..protocol.loop import run_rounds
 from ..protocol.results import Results
+from ..pytorch.learner import PytorchLearner
+from ..pytorch.loaders import TensorLoader
+from ..pytorch.metrics import categorical_accuracy
+from ..pytorch.seeding import seed_everything
+from ..pytorch.splitting import LearnerLoaders
+from .baseline import evaluate_accuracy
+from .net import TutorialNet
 
 APPROACHES = ("collective", "alone", "pooled", "federated averaging")
-Curve = Tuple[List[int], List[float]]
+Curve = tuple[list[int], list[float]]
 
 
 @dataclass
 class Comparison:
-    """Per approach: training batches done so far (all learners together) and mean test accuracy, per point."""
+    """Per approach: training batches done so far (all learners together)
+    and mean test accuracy, per point."""
 
-    training_batches: Dict[str, List[int]] = field(default_factory=dict)
-    mean_test_accuracy: Dict[str, List[float]] = field(default_factory=dict)
+    training_batches: dict[str, list[int]] = field(default_factory=dict)
+    mean_test_accuracy: dict[str, list[float]] = field(default_factory=dict)
     n_accepted: int = 0
     n_rounds: int = 0
 
@@ -47,7 +50,7 @@ class Comparison:
         finals = ", ".join(f"{name} {scores[-1]:.3f}" for name, scores in self.mean_test_accuracy.items())
         return f"Comparison({self.n_rounds} rounds; final mean test accuracy: {finals})"
 
-    def final(self) -> Dict[str, float]:
+    def final(self) -> dict[str, float]:
         """The last mean test accuracy of every approach."""
         return {name: scores[-1] for name, scores in self.mean_test_accuracy.items()}
 
@@ -62,20 +65,22 @@ class Setup:
 
     loaders: Sequence[LearnerLoaders]
     make_model: Callable[[], torch.nn.Module]
-    initial_weights: Dict[str, torch.Tensor]
+    initial_weights: dict[str, torch.Tensor]
     learning_rate: float
-    num_train_batches: Optional[int]
+    num_train_batches: int | None
 
     def learner(self, train_loader, vote_loader) -> PytorchLearner:
         """A learner with the shared starting weights and settings."""
         model = self.make_model()
         model.load_state_dict(self.initial_weights)
-        return PytorchLearner(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=self.learning_rate),
-                              train_loader=train_loader, vote_loader=vote_loader, criterion=torch.nn.NLLLoss(),
-                              vote_criterion=categorical_accuracy, minimise_criterion=False,
+        return PytorchLearner(model=model,
+                              optimizer=torch.optim.Adam(model.parameters(), lr=self.learning_rate),
+                              train_loader=train_loader, vote_loader=vote_loader,
+                              criterion=torch.nn.NLLLoss(), vote_criterion=categorical_accuracy,
+                              minimise_criterion=False,
                               num_train_batches=self.num_train_batches)
 
-    def learners(self) -> List[PytorchLearner]:
+    def learners(self) -> list[PytorchLearner]:
         """One learner per part of the data."""
         return [self.learner(part.train, part.vote) for part in self.loaders]
 
@@ -88,11 +93,13 @@ class Setup:
         """Each learner's model on that learner's test data, averaged (one pass when all models are equal)."""
         if all(_same_weights(models[0], model) for model in models[1:]):
             return _mean_accuracy_of_one_model(models[0], [part.test for part in self.loaders])
-        return sum(evaluate_accuracy(m, part.test) for m, part in zip(models, self.loaders)) / len(self.loaders)
+        return (sum(evaluate_accuracy(m, part.test) for m, part in zip(models, self.loaders, strict=True))
+                / len(self.loaders))
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return a is b or all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return a is b or all(torch.equal(x, y)
+                         for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 @torch.no_grad()
@@ -129,13 +136,13 @@ def _run_collective(setup: Setup, n_rounds: int, vote_threshold: float, comparis
 
 def _run_alone(setup: Setup, n_rounds: int) -> Curve:
     learners = setup.learners()
-    batches, scores = [0], [setup.mean_test_accuracy([l.model for l in learners])]
+    batches, scores = [0], [setup.mean_test_accuracy([learner.model for learner in learners])]
     for round_index in range(n_rounds):
         learner = learners[round_index % len(learners)]
         proposal = learner.mli_propose_weights()
         learner.mli_accept_weights(proposal)
         batches.append(batches[-1] + _batches(proposal))
-        scores.append(setup.mean_test_accuracy([l.model for l in learners]))
+        scores.append(setup.mean_test_accuracy([each.model for each in learners]))
     return batches, scores
 
 
@@ -152,29 +159,29 @@ def _run_pooled(setup: Setup, n_rounds: int, seed: int) -> Curve:
     return batches, scores
 
 
-def _average(states: Sequence[Dict[str, torch.Tensor]], sizes: Sequence[int]) -> Dict[str, torch.Tensor]:
+def _average(states: Sequence[dict[str, torch.Tensor]], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
     total = sum(sizes)
-    return {key: sum(state[key] * (size / total) for state, size in zip(states, sizes)).to(states[0][key].dtype)
-            for key in states[0]}
+    return {key: sum(state[key] * (size / total) for state, size in zip(states, sizes, strict=True))
+            .to(states[0][key].dtype) for key in states[0]}
 
 
 def _run_federated(setup: Setup, n_fed_rounds: int) -> Curve:
     """Every learner trains from the shared model; the shared model becomes their weighted average."""
     learners = setup.learners()
     sizes = [len(part.train.labels) for part in setup.loaders]
-    batches, scores = [0], [setup.mean_test_accuracy([l.model for l in learners])]
+    batches, scores = [0], [setup.mean_test_accuracy([learner.model for learner in learners])]
     for _ in range(n_fed_rounds):
         proposals = [learner.mli_propose_weights() for learner in learners]
         average = Weights(weights=_average([p.weights for p in proposals], sizes))
         for learner in learners:
             learner.mli_accept_weights(average)
         batches.append(batches[-1] + sum(_batches(p) for p in proposals))
-        scores.append(setup.mean_test_accuracy([l.model for l in learners]))
+        scores.append(setup.mean_test_accuracy([learner.model for learner in learners]))
     return batches, scores
 
 
 def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_threshold: float = 0.5,
-                   learning_rate: float = 1e-3, num_train_batches: Optional[int] = None,
+                   learning_rate: float = 1e-3, num_train_batches: int | None = None,
                    make_model: Callable[[], torch.nn.Module] = TutorialNet, seed: int = 0) -> Comparison:
     """Run all four approaches on ``loaders`` from the same start with the same training budget.
 
@@ -195,7 +202,7 @@ def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_t
             "pooled": lambda: _run_pooled(setup, n_rounds, seed),
             "federated averaging": lambda: _run_federated(setup, n_rounds // len(loaders))}
     for name, run in runs.items():
-        for part, state in zip(loaders, shuffling):  # every approach sees the same shuffles
+        for part, state in zip(loaders, shuffling, strict=True):  # every approach sees the same shuffles
             part.train.generator.set_state(state)
         seed_everything(seed)
         comparison.training_batches[name], comparison.mean_test_accuracy[name] = run()

@@ -1,11 +1,12 @@
-"""The tutorial's learners: MNIST shared out between learners, each with a model, an optimizer and its own data.
+"""The tutorial's learners: MNIST shared out between learners,
+each with a model, an optimizer and its own data.
 
 Notebook 04 builds these ``PytorchLearner``s by hand; ``make_mnist_learners`` is that cell with its
 choices as arguments, so later notebooks change one argument instead of retyping the block.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -25,11 +26,11 @@ def adam(learning_rate: float = 1e-3) -> MakeOptimizer:
 
 
 def make_mnist_learners(n_learners: int = 5, batch_size: int = 64, learning_rate: float = 1e-3,
-                        num_train_batches: Optional[int] = None, num_test_batches: Optional[int] = 2,
-                        seed: int = 0, root: Optional[str] = None, download: bool = False,
+                        num_train_batches: int | None = None, num_test_batches: int | None = 2,
+                        seed: int = 0, root: str | None = None, download: bool = False,
                         make_model: Callable[[], torch.nn.Module] = TutorialNet,
-                        make_optimizer: Optional[MakeOptimizer] = None, method: str = "iid", alpha: float = 0.5,
-                        diff_priv_config: Optional[DiffPrivConfig] = None) -> List[PytorchLearner]:
+                        make_optimizer: MakeOptimizer | None = None, method: str = "iid", alpha: float = 0.5,
+                        diff_priv_config: DiffPrivConfig | None = None) -> list[PytorchLearner]:
     """``n_learners`` learners on disjoint MNIST parts, scored by categorical accuracy (higher is better).
 
     ``make_model()`` builds each learner's model (it must output log-probabilities: the loss is
@@ -43,8 +44,8 @@ def make_mnist_learners(n_learners: int = 5, batch_size: int = 64, learning_rate
     """
     make_optimizer = make_optimizer or adam(learning_rate)
     train_data, test_data = load_mnist(root, download)
-    parts = learner_loaders(train_data, test_data, n_learners, batch_size=batch_size, seed=seed, method=method,
-                            alpha=alpha)
+    parts = learner_loaders(train_data, test_data, n_learners, batch_size=batch_size, seed=seed,
+                            method=method, alpha=alpha)
     learners = []
     for loaders in parts:
         model = make_model()

@@ -1,12 +1,15 @@
-"""Real MNIST digits: torchvision's full set when it is on disk, otherwise the sample shipped here."""
+"""Real MNIST digits: torchvision's full set when it is on disk, otherwise the sample shipped here.
+
+Taught in notebooks 01 and 02.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -18,7 +21,7 @@ DEFAULT_ROOT = os.environ.get("PYTORCH_DATA_DIR", os.path.join(os.path.expanduse
 FAILED_MARKER = ".colearn_nb_download_failed"
 RETRY_AFTER_S = 24 * 3600
 SAMPLE_TEST_SIZE = 1000
-Arrays = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _sample_arrays() -> Arrays:
@@ -36,7 +39,7 @@ def _download_recently_failed(root: Path) -> bool:
     return marker.exists() and time.time() - marker.stat().st_mtime < RETRY_AFTER_S
 
 
-def _torchvision_arrays(root: Path, download: bool) -> Optional[Arrays]:
+def _torchvision_arrays(root: Path, download: bool) -> Arrays | None:
     """Full MNIST from torchvision when on disk (or downloadable, if asked); None otherwise."""
     on_disk = (root / "MNIST" / "raw").is_dir()
     if not on_disk and (not download or _download_recently_failed(root)):
@@ -58,7 +61,7 @@ def _torchvision_arrays(root: Path, download: bool) -> Optional[Arrays]:
     return train.data.numpy(), train.targets.numpy(), test.data.numpy(), test.targets.numpy()
 
 
-def mnist_arrays(root: Optional[str] = None, download: bool = False) -> Arrays:
+def mnist_arrays(root: str | None = None, download: bool = False) -> Arrays:
     """MNIST as uint8 images and int64 labels: ``(train_images, train_labels, test_images, test_labels)``."""
     root_path = Path(root or DEFAULT_ROOT).expanduser()
     offline = os.environ.get("COLEARN_NB_OFFLINE", "") not in ("", "0")
@@ -69,8 +72,8 @@ def mnist_arrays(root: Optional[str] = None, download: bool = False) -> Arrays:
         return arrays
     arrays = _sample_arrays()
     log.info("MNIST: the %d real digits shipped with colearn_nb (%d train, %d test); put torchvision's "
-             "MNIST under %s for the full set", len(arrays[1]) + len(arrays[3]), len(arrays[1]), len(arrays[3]),
-             root_path)
+             "MNIST under %s for the full set", len(arrays[1]) + len(arrays[3]), len(arrays[1]),
+             len(arrays[3]), root_path)
     return arrays
 
 
@@ -79,7 +82,7 @@ def _as_dataset(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
     return TensorDataset(inputs, torch.from_numpy(labels).long())
 
 
-def load_mnist(root: Optional[str] = None, download: bool = False) -> Tuple[TensorDataset, TensorDataset]:
+def load_mnist(root: str | None = None, download: bool = False) -> tuple[TensorDataset, TensorDataset]:
     """Train and test sets of real MNIST digits as tensors: inputs ``(N, 1, 28, 28)`` in [0, 1], labels.
 
     torchvision's full MNIST when it is under ``root`` (or, with ``download=True``, can be
@@ -100,8 +103,8 @@ class MNIST(Dataset):
     With ``transform=transforms.ToTensor()`` items are made from tensors directly, without PIL.
     """
 
-    def __init__(self, root: str = DEFAULT_ROOT, train: bool = True, transform: Optional[Callable] = None,
-                 target_transform: Optional[Callable] = None, download: bool = False):
+    def __init__(self, root: str = DEFAULT_ROOT, train: bool = True, transform: Callable | None = None,
+                 target_transform: Callable | None = None, download: bool = False):
         train_images, train_labels, test_images, test_labels = mnist_arrays(root, download)
         images, labels = (train_images, train_labels) if train else (test_images, test_labels)
         self.data, self.targets = torch.from_numpy(images), torch.from_numpy(labels).long()

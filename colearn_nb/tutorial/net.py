@@ -1,4 +1,7 @@
-"""The convolutional network of colearn's PyTorch MNIST tutorial."""
+"""The convolutional network of colearn's PyTorch MNIST tutorial.
+
+Taught in notebook 03.
+"""
 from __future__ import annotations
 
 import torch

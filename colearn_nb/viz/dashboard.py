@@ -4,13 +4,13 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from ..protocol.checks import check_int, check_n_learners, check_vote_threshold
-from .live import LivePlot
 from ..protocol.interface import MachineLearningInterface
-from ..protocol.results import Result, Results, _fmt, _mean, round_headline
 from ..protocol.loop import initial_result, run_rounds, start_results
+from ..protocol.results import Result, Results, _fmt, _mean, round_headline
+from .live import LivePlot
 
 log = logging.getLogger(__name__)
 VOTE_WORDS = {True: "&#10004; yes", False: "&#10008; no", None: "&ndash;"}
@@ -32,7 +32,8 @@ def votes_table(result: Result) -> str:
         f"<tr><td style='{cells}'>{i}{' (proposer)' if i == result.block_proposer else ''}</td>"
         f"<td style='{cells}'>{VOTE_WORDS.get(v, html.escape(str(v)))}</td>"
         f"<td style='{cells}'>{_fmt(vs)}</td><td style='{cells}'>{_fmt(ts)}</td></tr>"
-        for i, (v, vs, ts) in enumerate(zip(result.votes, result.vote_scores, result.test_scores)))
+        for i, (v, vs, ts) in enumerate(zip(result.votes, result.vote_scores, result.test_scores,
+                                            strict=False)))
     head = "".join(f"<th style='{cells}'>{h}</th>" for h in ("learner", "vote", "vote score", "test score"))
     return f"<table class='colearn-votes'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
@@ -50,14 +51,15 @@ class Dashboard:
     """
 
     def __init__(self, learners: Sequence[MachineLearningInterface], vote_threshold: float = 0.5,
-                 n_rounds: int = 20, score_name: str = "score", max_rounds: int = 200, max_plot_share: float = 0.2):
+                 n_rounds: int = 20, score_name: str = "score", max_rounds: int = 200,
+                 max_plot_share: float = 0.2):
         check_n_learners(learners)
         check_vote_threshold(vote_threshold)
         check_int("n_rounds", n_rounds, 1, max_rounds, hint=f" (max_rounds={max_rounds})")
         self.learners = list(learners)
         self.results = start_results(self.learners)
         self.start_weights = [learner.mli_get_current_weights() for learner in self.learners]
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
         self._stop, self._worker = threading.Event(), None
         self._build_widgets(vote_threshold, n_rounds, max_rounds)
         self.live = LivePlot(score_name, max_share=max_plot_share, on_frame=self._show_frame)
@@ -81,14 +83,18 @@ class Dashboard:
             button.add_class(f"colearn-{button.description.lower()}")
             button.on_click(lambda _button, action=action: action())
         self.threshold_slider = widgets.FloatSlider(value=vote_threshold, min=0, max=1, step=0.05,
-                                                    description="vote threshold", style={"description_width": "initial"})
-        self.rounds_slider = widgets.IntSlider(value=n_rounds, min=1, max=max_rounds, description="rounds per run",
+                                                    description="vote threshold",
+                                                    style={"description_width": "initial"})
+        self.rounds_slider = widgets.IntSlider(value=n_rounds, min=1, max=max_rounds,
+                                               description="rounds per run",
                                                style={"description_width": "initial"})
         self.status = widgets.HTML().add_class("colearn-status")
         self.table = widgets.HTML()
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(width="720px")).add_class("colearn-plot")
-        controls = widgets.VBox(layout=widgets.Layout(width="470px"), children=[widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button]),
-                                 self.threshold_slider, self.rounds_slider, self.status, self.table])
+        self.plot = (widgets.Image(format="png", layout=widgets.Layout(width="720px"))
+                     .add_class("colearn-plot"))
+        buttons = widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button])
+        controls = widgets.VBox(layout=widgets.Layout(width="470px"), children=[
+            buttons, self.threshold_slider, self.rounds_slider, self.status, self.table])
         self.widget = widgets.HBox([controls, self.plot])
         self._set_running(False)
 
@@ -100,7 +106,7 @@ class Dashboard:
         """True while rounds run in the background."""
         return self._worker is not None and self._worker.is_alive()
 
-    def run(self, n_rounds: Optional[int] = None) -> bool:
+    def run(self, n_rounds: int | None = None) -> bool:
         """Start ``n_rounds`` rounds (default: the slider) in the background; False if already running."""
         return self._start(n_rounds if n_rounds is not None else self.rounds_slider.value)
 
@@ -112,7 +118,7 @@ class Dashboard:
         """Stop after the current round."""
         self._stop.set()
 
-    def wait(self, timeout: Optional[float] = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running rounds to end; True when none is running any more."""
         if self._worker is not None:
             self._worker.join(timeout)
@@ -122,7 +128,7 @@ class Dashboard:
         """Pause, then give every learner the equal starting weights and start the results again."""
         self.pause()
         self.wait()
-        for learner, weights in zip(self.learners, self.start_weights):
+        for learner, weights in zip(self.learners, self.start_weights, strict=True):
             learner.mli_accept_weights(weights)
         self.results, self.error = Results([initial_result(self.learners)]), None
         self._refresh(force_plot=True)

@@ -1,7 +1,8 @@
-"""A small figure of one collective-learning round in four steps."""
-from __future__ import annotations
+"""A small figure of one collective-learning round in four steps.
 
-from typing import Optional
+Taught in notebook 00.
+"""
+from __future__ import annotations
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -18,7 +19,7 @@ ROUND_STEPS = (
 STEP_COLOURS = ("#cfe2ff", "#fff3cd", "#d1e7dd", "#f8d7da")
 
 
-def draw_round(ax: Optional[Axes] = None) -> Figure:
+def draw_round(ax: Axes | None = None) -> Figure:
     """Draw the round as four boxes joined by arrows, with a loop back to the next round.
 
     >>> fig = draw_round()
@@ -29,14 +30,15 @@ def draw_round(ax: Optional[Axes] = None) -> Figure:
     ax.set_xlim(0, 4)
     ax.set_ylim(-0.35, 1)
     ax.axis("off")
-    for i, ((title, text), colour) in enumerate(zip(ROUND_STEPS, STEP_COLOURS)):
+    for i, ((title, text), colour) in enumerate(zip(ROUND_STEPS, STEP_COLOURS, strict=True)):
         ax.add_patch(FancyBboxPatch((i + 0.05, 0.05), 0.8, 0.9, boxstyle="round,pad=0.02", facecolor=colour,
                                     edgecolor="0.3"))
         ax.text(i + 0.45, 0.82, title, ha="center", va="center", fontsize=11, fontweight="bold")
         ax.text(i + 0.45, 0.4, text, ha="center", va="center", fontsize=8.5)
         if i < len(ROUND_STEPS) - 1:
-            ax.add_patch(FancyArrowPatch((i + 0.87, 0.5), (i + 1.03, 0.5), arrowstyle="-|>", mutation_scale=14))
-    ax.add_patch(FancyArrowPatch((3.45, 0.03), (0.45, 0.03), connectionstyle="arc3,rad=-0.12", arrowstyle="-|>",
-                                 mutation_scale=14, color="0.4"))
+            ax.add_patch(FancyArrowPatch((i + 0.87, 0.5), (i + 1.03, 0.5), arrowstyle="-|>",
+                                         mutation_scale=14))
+    ax.add_patch(FancyArrowPatch((3.45, 0.03), (0.45, 0.03), connectionstyle="arc3,rad=-0.12",
+                                 arrowstyle="-|>", mutation_scale=14, color="0.4"))
     ax.text(2, -0.28, "next round: the next learner proposes", ha="center", fontsize=9, color="0.3")
     return ax.figure

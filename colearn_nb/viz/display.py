@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
+from pathlib import Path
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -39,7 +39,8 @@ def new_figure(**kwargs) -> Figure:
 
 
 def _show_figures_as_png() -> None:
-    """Let a notebook display a plain ``Figure`` as a picture (pyplot's inline backend does it only for its own)."""
+    """Let a notebook display a plain ``Figure`` as a picture
+    (pyplot's inline backend does it only for its own)."""
     from IPython import get_ipython
     from IPython.core.pylabtools import print_figure
 
@@ -63,7 +64,8 @@ def show(*figures: Figure, block: bool = False) -> None:
 
 
 def available_cpus() -> int:
-    """The CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (containers, Binder).
+    """The CPUs this process may really use: its affinity mask,
+    capped by a cgroup CPU quota (containers, Binder).
 
     >>> available_cpus() >= 1
     True
@@ -73,17 +75,23 @@ def available_cpus() -> int:
     return max(1, min(n_cpus, int(quota)) if quota is not None else n_cpus)
 
 
-def _cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> Optional[float]:
-    """CPUs allowed by a cgroup v2 quota ("QUOTA PERIOD"), or None when there is none or it cannot be read."""
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by this process's cgroup v2 quota, or None when there is none or it cannot be read."""
+    return _read_quota(Path("/sys/fs/cgroup/cpu.max"))
+
+
+def _read_quota(path: Path) -> float | None:
+    """A ``cpu.max`` file ("QUOTA PERIOD", or "max PERIOD" for no quota) as a number of CPUs, or None."""
     try:
-        quota, period = open(path).read().split()[:2]
+        quota, period = path.read_text().split()[:2]
     except (OSError, ValueError):
         return None
-    return None if quota == "max" else max(1.0, float(quota) / float(period))
+    return None if quota == "max" else float(quota) / float(period)
 
 
-def setup_notebook(seed: Optional[int] = 0, offline: bool = True, threads: Optional[int] = None) -> str:
-    """A notebook's first call: shipped digits, figures shown as pictures, torch's threads, one seed; prints one line.
+def setup_notebook(seed: int | None = 0, offline: bool = True, threads: int | None = None) -> str:
+    """A notebook's first call: shipped digits, figures shown as pictures,
+    torch's threads, one seed; prints one line.
 
     ``offline`` uses the 5,000 digits shipped with the kit unless ``COLEARN_NB_OFFLINE`` is already set;
     ``threads`` defaults to ``available_cpus()``; ``seed=None`` leaves the random generators alone.
@@ -102,8 +110,10 @@ def setup_notebook(seed: Optional[int] = 0, offline: bool = True, threads: Optio
     torch.set_num_threads(check_int("threads", threads, minimum=1))
     if seed is not None:
         seed_everything(seed)
-    line = (f"Python {sys.version.split()[0]} | torch {torch.__version__} | matplotlib {matplotlib.__version__} | "
+    shipped = os.environ.get("COLEARN_NB_OFFLINE", "") not in ("", "0")
+    line = (f"Python {sys.version.split()[0]} | torch {torch.__version__} | "
+            f"matplotlib {matplotlib.__version__} | "
             f"colearn_nb {__version__} | {threads} thread{'s' if threads > 1 else ''} | seed {seed} | "
-            f"{'shipped digits' if os.environ.get('COLEARN_NB_OFFLINE', '') not in ('', '0') else 'MNIST as found'}")
+            f"{'shipped digits' if shipped else 'MNIST as found'}")
     print(line)
     return line

@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import logging
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -41,25 +42,27 @@ class LivePlot:
     """
 
     def __init__(self, score_name: str = "score", min_interval: float = 0.2, max_share: float = 0.05,
-                 figsize: tuple = (10, 7), dpi: int = 72, on_frame: Optional[FrameSink] = None):
+                 figsize: tuple = (10, 7), dpi: int = 72, on_frame: FrameSink | None = None):
         self.min_interval = check_number("min_interval", min_interval, 0, hint=" seconds, e.g. 0.2")
         self.max_share = check_number("max_share", max_share, 0, 1, low_open=True, hint=", e.g. 0.05")
         self.score_name = score_name
-        self.figure = Figure(figsize=figsize, dpi=dpi)  # fixed margins: a layout engine costs a third of a frame
+        # fixed margins: a layout engine costs a third of a frame
+        self.figure = Figure(figsize=figsize, dpi=dpi)
         self.figure.subplots_adjust(left=0.09, right=0.78, bottom=0.07, top=0.98, hspace=0.25)
         self.scores_axes, self.votes_axes = self.figure.subplots(2, 1)
         self.on_frame = on_frame
         self.in_notebook = _in_notebook()
-        self.last_frame: Optional[bytes] = None
+        self.last_frame: bytes | None = None
         self.n_frames, self.seconds_drawing = 0, 0.0
         self._handle = None
-        self._started_at: Optional[float] = None
+        self._started_at: float | None = None
         self._last_frame_at, self._last_cost = -float("inf"), 0.0
-        self._pending: Optional[Results] = None
+        self._pending: Results | None = None
 
     def __repr__(self) -> str:
         return (f"LivePlot(score_name={self.score_name!r}, {self.n_frames} frames, "
-                f"{self.seconds_drawing:.2f} s drawing, min_interval={self.min_interval}, max_share={self.max_share})")
+                f"{self.seconds_drawing:.2f} s drawing, min_interval={self.min_interval}, "
+                f"max_share={self.max_share})")
 
     def __call__(self, results: Results) -> None:
         """``run_rounds``'s callback: ``update``."""
@@ -71,7 +74,8 @@ class LivePlot:
         return self.on_frame is not None or self.in_notebook
 
     def update(self, results: Results, force: bool = False) -> bool:
-        """Draw ``results`` now unless throttled (``force`` skips the throttle); True when a frame was drawn."""
+        """Draw ``results`` now unless throttled (``force`` skips the throttle);
+        True when a frame was drawn."""
         self._pending = results
         if not self.shows_frames or not (force or self._due(time.monotonic())):
             return False
@@ -79,16 +83,18 @@ class LivePlot:
         return True
 
     def _due(self, now: float) -> bool:
-        """Whether a frame now keeps within ``min_interval`` and, leaving room for the final frame, ``max_share``."""
+        """Whether a frame now keeps within ``min_interval`` and,
+        leaving room for the final frame, ``max_share``."""
         if self._started_at is None:
             self._started_at = now
             return True
         if now - self._last_frame_at < self.min_interval:
             return False
         drawing_with_this_and_final_frame = self.seconds_drawing + 2 * self._last_cost
-        return self.max_share >= 1 or drawing_with_this_and_final_frame <= self.max_share * (now - self._started_at)
+        return (self.max_share >= 1
+                or drawing_with_this_and_final_frame <= self.max_share * (now - self._started_at))
 
-    def finish(self, results: Optional[Results] = None) -> Figure:
+    def finish(self, results: Results | None = None) -> Figure:
         """Draw the last results if a throttled update left them undrawn; returns the figure."""
         results = results if results is not None else self._pending
         if results is not None and (self._pending is not None or self.last_frame is None):
@@ -119,12 +125,13 @@ class LivePlot:
             else:
                 self._handle.update(Image(data=frame, format="png"))
 
-    def _repr_png_(self) -> Optional[bytes]:
+    def _repr_png_(self) -> bytes | None:
         return self.last_frame
 
 
 class ProgressBar:
-    """A progress bar for ``run_rounds`` (tqdm: a widget in a notebook, text elsewhere) with the latest mean score.
+    """A progress bar for ``run_rounds`` (tqdm: a widget in a notebook, text elsewhere)
+    with the latest mean score.
 
     >>> import io
     >>> ProgressBar(n_rounds=2, file=io.StringIO())
@@ -134,7 +141,8 @@ class ProgressBar:
     def __init__(self, n_rounds: int, desc: str = "collective learning", **tqdm_options: Any):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=check_int("n_rounds", n_rounds, minimum=0), desc=desc, unit="round", **tqdm_options)
+        self.bar = tqdm(total=check_int("n_rounds", n_rounds, minimum=0), desc=desc, unit="round",
+                        **tqdm_options)
 
     def __repr__(self) -> str:
         return f"ProgressBar({self.bar.n} of {self.bar.total} rounds)"

@@ -5,7 +5,8 @@ Nothing here shows a window or blocks: see ``display.show``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ..protocol.checks import check_int
+from ..protocol.checks import check_choice
 from ..protocol.results import Results
 from ..pytorch.splitting import LearnerLoaders, label_counts
 from .display import new_figure, show
@@ -21,7 +22,7 @@ from .display import new_figure, show
 if TYPE_CHECKING:
     from ..tutorial.comparison import Comparison
 
-Curve = Tuple[Sequence[float], Sequence[float]]
+Curve = tuple[Sequence[float], Sequence[float]]
 
 VOTE_COLOURS = {True: (0.80, 1.00, 0.80), False: (1.00, 0.60, 0.60), None: (0.85, 0.85, 0.85)}
 
@@ -30,7 +31,7 @@ def draw_scores(ax: Axes, results: Results, score_name: str = "score") -> None:
     """Per-learner test (blue) and vote (red) scores per round, thin; their means bold."""
     ax.clear()
     rounds = np.arange(len(results.data))
-    for test_scores, vote_scores in zip(results.h_test_scores, results.h_vote_scores):
+    for test_scores, vote_scores in zip(results.h_test_scores, results.h_vote_scores, strict=True):
         ax.plot(rounds, test_scores, "b--", alpha=0.4, linewidth=1)
         ax.plot(rounds, vote_scores, "r--", alpha=0.4, linewidth=1)
     ax.plot(rounds, results.mean_test_scores, "b", linewidth=3, label=f"mean test {score_name}")
@@ -56,13 +57,15 @@ def draw_votes(ax: Axes, results: Results) -> None:
     ax.clear()
     n_rounds, n_learners = len(results.data), results.n_learners
     ax.imshow(vote_image(results), aspect="auto", interpolation="nearest")
-    proposals = [(i, r.block_proposer, r.vote) for i, r in enumerate(results.data) if r.block_proposer is not None]
+    proposals = [(i, r.block_proposer, r.vote) for i, r in enumerate(results.data)
+                 if r.block_proposer is not None]
     accepted = [(i, p) for i, p, v in proposals if v]
     rejected = [(i, p) for i, p, v in proposals if not v]
     if accepted:
-        ax.scatter(*zip(*accepted), marker=r"$\checkmark$", c="green", s=150, label="proposer, accepted")
+        ax.scatter(*zip(*accepted, strict=True), marker=r"$\checkmark$", c="green", s=150,
+                   label="proposer, accepted")
     if rejected:
-        ax.scatter(*zip(*rejected), marker="X", c="red", s=120, label="proposer, rejected")
+        ax.scatter(*zip(*rejected, strict=True), marker="X", c="red", s=120, label="proposer, rejected")
     ax.set_yticks(range(n_learners), [f"learner {i}" for i in range(n_learners)])
     ax.set_xticks(range(0, n_rounds, max(1, n_rounds // 20)))
     ax.vlines(np.arange(-0.5, n_rounds, 1), -0.5, n_learners - 0.5, colors="w", linewidth=2)
@@ -73,8 +76,9 @@ def draw_votes(ax: Axes, results: Results) -> None:
     ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
-def plot_results(results: Results, score_name: str = "score", ax: Optional[Axes] = None) -> Figure:
-    """Scores per round: each learner's test and vote scores thin, their means bold; a new figure unless ``ax``.
+def plot_results(results: Results, score_name: str = "score", ax: Axes | None = None) -> Figure:
+    """Scores per round: each learner's test and vote scores thin, their means bold;
+    a new figure unless ``ax``.
 
     >>> from colearn_nb.protocol.results import Result
     >>> r = Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])])
@@ -86,7 +90,7 @@ def plot_results(results: Results, score_name: str = "score", ax: Optional[Axes]
     return ax.figure
 
 
-def plot_votes(results: Results, ax: Optional[Axes] = None) -> Figure:
+def plot_votes(results: Results, ax: Axes | None = None) -> Figure:
     """The vote matrix of ``results``; a new figure unless ``ax``.
 
     >>> from colearn_nb.protocol.results import Result
@@ -131,12 +135,13 @@ class ColearnPlot:
         return self.plot_votes(results)
 
     def block(self) -> None:
-        """Show the figure and wait (a window backend), show it once (a notebook), or do nothing (headless)."""
+        """Show the figure and wait (a window backend), show it once (a notebook),
+        or do nothing (headless)."""
         show(self.figure, block=True)
 
 
 def plot_curves(curves: Mapping[str, Curve], xlabel: str = "training epochs, all learners together",
-                score_name: str = "score", ax: Optional[Axes] = None) -> Figure:
+                score_name: str = "score", ax: Axes | None = None) -> Figure:
     """One line per named ``(x, scores)`` curve, so runs with different budgets share an x axis.
 
     >>> fig = plot_curves({"a": ([0, 1], [0.1, 0.5])}, score_name="accuracy")
@@ -158,15 +163,16 @@ def plot_curves(curves: Mapping[str, Curve], xlabel: str = "training epochs, all
 
 
 def plot_label_histograms(loaders: Sequence[LearnerLoaders], n_classes: int = 10, part: str = "train",
-                          ax: Optional[Axes] = None) -> Figure:
-    """Grouped bars: for each class, how many ``part`` ("train", "vote" or "test") samples each learner holds."""
-    if part not in LearnerLoaders._fields:
-        raise ValueError(f"part: got {part!r}; expected one of {LearnerLoaders._fields}")
+                          ax: Axes | None = None) -> Figure:
+    """Grouped bars: for each class, how many ``part`` ("train", "vote" or "test")
+    samples each learner holds."""
+    check_choice("part", part, LearnerLoaders._fields)
     ax = ax or new_figure(figsize=(9, 3.5), layout="constrained").add_subplot()
     width = 0.8 / max(len(loaders), 1)
     for i, learner_data in enumerate(loaders):
         counts = label_counts(getattr(learner_data, part).labels, n_classes)
-        ax.bar(np.arange(n_classes) + (i - (len(loaders) - 1) / 2) * width, counts, width, label=f"learner {i}")
+        ax.bar(np.arange(n_classes) + (i - (len(loaders) - 1) / 2) * width, counts, width,
+               label=f"learner {i}")
     ax.set_xticks(range(n_classes))
     ax.set_xlabel("label")
     ax.set_ylabel(f"{part} samples")
@@ -174,7 +180,7 @@ def plot_label_histograms(loaders: Sequence[LearnerLoaders], n_classes: int = 10
     return ax.figure
 
 
-def plot_comparison(comparison: "Comparison", ax: Optional[Axes] = None) -> Figure:
+def plot_comparison(comparison: Comparison, ax: Axes | None = None) -> Figure:
     """Mean test accuracy of every approach against training batches done, on one plot.
 
     >>> from colearn_nb.tutorial.comparison import Comparison
@@ -184,6 +190,7 @@ def plot_comparison(comparison: "Comparison", ax: Optional[Axes] = None) -> Figu
     """
     curves = {name: (comparison.training_batches[name], scores)
               for name, scores in comparison.mean_test_accuracy.items()}
-    figure = plot_curves(curves, xlabel="training batches, all learners together", score_name="accuracy", ax=ax)
+    figure = plot_curves(curves, xlabel="training batches, all learners together", score_name="accuracy",
+                         ax=ax)
     figure.axes[0].set_title(f"same data, same starting weights, {comparison.n_rounds} rounds")
     return figure

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Set
 
 
-def flower_processes() -> Set[int]:
+def flower_processes() -> set[int]:
     """Ids of running processes (zombies excluded) whose command line names Flower's or Ray's programs."""
     names = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp", "flwr-clientapp",
              "colearn_nb.flower.deploy.worker", "raylet", "gcs_server", "ray::")
@@ -22,7 +21,7 @@ def flower_processes() -> Set[int]:
     return found
 
 
-def left_running(before: Set[int], wait_s: float = 10.0) -> Set[int]:
+def left_running(before: set[int], wait_s: float = 10.0) -> set[int]:
     """Flower or Ray processes not in ``before`` still running after up to ``wait_s`` seconds."""
     deadline = time.monotonic() + wait_s
     while (extra := flower_processes() - before) and time.monotonic() < deadline:

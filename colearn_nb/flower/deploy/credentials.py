@@ -3,13 +3,15 @@
 For a class or a consortium the SuperLink's operator makes the certificate authority and
 the SuperLink's certificate; every participant makes its own SuperNode key pair and hands
 over only the public key, which the operator registers (``flwr supernode register``).
+Taught in notebook 12 (its deployment recipe).
 """
 from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence, Tuple
+from typing import NamedTuple
 
 
 class TLSFiles(NamedTuple):
@@ -21,8 +23,8 @@ class TLSFiles(NamedTuple):
 
 
 def _name(common_name: str):
-    from cryptography.x509.oid import NameOID
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
 
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
@@ -34,7 +36,8 @@ def _certificate(subject: str, issuer: str, public_key, signing_key, is_ca: bool
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
                .public_key(public_key).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=30))
                .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
     if hosts:
         names = [x509.IPAddress(ipaddress.ip_address(h)) if h.replace(".", "").isdigit() else x509.DNSName(h)
@@ -44,7 +47,8 @@ def _certificate(subject: str, issuer: str, public_key, signing_key, is_ca: bool
 
 
 def make_tls_files(directory: str | Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> TLSFiles:
-    """A new CA and a SuperLink certificate for ``hosts`` (IP addresses or DNS names), written as PEM files."""
+    """A new CA and a SuperLink certificate for ``hosts`` (IP addresses or DNS names),
+    written as PEM files."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -52,7 +56,8 @@ def make_tls_files(directory: str | Path, hosts: Sequence[str] = ("127.0.0.1", "
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, server_key = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP384R1())
     ca = _certificate("colearn_nb CA", "colearn_nb CA", ca_key.public_key(), ca_key, is_ca=True)
-    server = _certificate(hosts[0], "colearn_nb CA", server_key.public_key(), ca_key, is_ca=False, hosts=hosts)
+    server = _certificate(hosts[0], "colearn_nb CA", server_key.public_key(), ca_key, is_ca=False,
+                          hosts=hosts)
     files = TLSFiles(directory / "ca.crt", directory / "server.pem", directory / "server.key")
     files.ca_certificate.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files.server_certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
@@ -63,8 +68,9 @@ def make_tls_files(directory: str | Path, hosts: Sequence[str] = ("127.0.0.1", "
     return files
 
 
-def make_node_keys(directory: str | Path, name: str) -> Tuple[Path, Path]:
-    """A SuperNode's P-384 key pair in OpenSSH format: (private key, kept by the node; public key, registered)."""
+def make_node_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
+    """A SuperNode's P-384 key pair in OpenSSH format: (private key, kept by the node;
+    public key, registered)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 

@@ -3,6 +3,7 @@
 TLS with a certificate authority made on the spot, SuperNode authentication with keys
 registered at the SuperLink, and ``flwr run`` of the MNIST app. Every process starts in its
 own process group and is ended by that group's id; nothing is left running after ``close``.
+Taught in notebook 12 (its deployment recipe).
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
+from ...protocol.checks import check_choice
 from ...protocol.results import Results
-from .credentials import TLSFiles, make_node_keys, make_tls_files
 from ..environment import QUIET_ENVIRONMENT, require_flwr
+from .credentials import TLSFiles, make_node_keys, make_tls_files
 
 logger = logging.getLogger(__name__)
 ISOLATION_MODES = ("process", "subprocess")
@@ -59,7 +60,8 @@ fast-polling = {fast_polling}
 def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                      seed: int = 0, results_path: str | Path = "colearn_results.json",
                      timeout: float = 300.0, fast_polling: bool = True, learning_rate: float = 1e-3) -> Path:
-    """Write the Flower app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps); returns it.
+    """Write the Flower app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps);
+    returns it.
 
     >>> import tempfile
     >>> app = write_flower_app(tempfile.mkdtemp(), n_learners=3, n_rounds=2)
@@ -72,7 +74,8 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
         client_app=CLIENT_APP, n_learners=n_learners, n_rounds=n_rounds, vote_threshold=float(vote_threshold),
         seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
         results_path=Path(results_path).resolve().as_posix(), fast_polling=str(bool(fast_polling)).lower()))
-    (directory / "README.md").write_text("Collective learning on MNIST: the apps live in colearn_nb.flower.\n")
+    (directory / "README.md").write_text("Collective learning on MNIST: the apps live in "
+                                         "colearn_nb.flower.\n")
     return directory
 
 
@@ -88,7 +91,8 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} ended with code {process.returncode} before listening on {port}")
+            raise RuntimeError(f"{process.args[0]} ended with code {process.returncode} "
+                               f"before listening on {port}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -127,24 +131,22 @@ class LoopbackFederation:
             results = federation.run(n_rounds=2)
     """
 
-    def __init__(self, directory: str | Path, n_learners: int = 3, fast: bool = True, isolation: str = "process",
-                 start_timeout: float = 120.0):
+    def __init__(self, directory: str | Path, n_learners: int = 3, fast: bool = True,
+                 isolation: str = "process", start_timeout: float = 120.0):
         require_flwr()
-        if isolation not in ISOLATION_MODES:
-            raise ValueError(f"isolation: got {isolation!r}; expected one of {ISOLATION_MODES}")
+        self.isolation = check_choice("isolation", isolation, ISOLATION_MODES)
         self.directory, self.n_learners, self.fast = Path(directory).resolve(), n_learners, fast
-        self.isolation = isolation
         self.start_timeout = start_timeout
-        self.processes: List[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen] = []
         self.port = free_port()  # the SuperLink's one HTTPS port: Fleet, Control and Runtime APIs
-        self.tls: Optional[TLSFiles] = None
+        self.tls: TLSFiles | None = None
 
     def __repr__(self) -> str:
         running = sum(p.poll() is None for p in self.processes)
         return (f"LoopbackFederation({self.n_learners} learners, isolation={self.isolation!r}, "
                 f"{running} processes running, in {self.directory})")
 
-    def environment(self) -> Dict[str, str]:
+    def environment(self) -> dict[str, str]:
         """The environment of every Flower process: quiet, offline, FLWR_HOME inside ``directory``."""
         env = dict(os.environ, **QUIET_ENVIRONMENT, FLWR_HOME=str(self.directory / "flwr_home"))
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -152,7 +154,7 @@ class LoopbackFederation:
             env["FLWR_SUPEREXEC_TASK_POLL_INTERVAL"] = "0.05"
         return env
 
-    def start_process(self, command: List[str], log_name: str) -> subprocess.Popen:
+    def start_process(self, command: list[str], log_name: str) -> subprocess.Popen:
         """Start ``command`` in its own process group, its output in ``logs/<log_name>.log``."""
         (self.directory / "logs").mkdir(parents=True, exist_ok=True)
         with open(self.directory / "logs" / f"{log_name}.log", "wb") as log:
@@ -163,7 +165,8 @@ class LoopbackFederation:
 
     def flwr(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         """Run the ``flwr`` command line (in its own process group) and return what it printed."""
-        command, log_name = [str(Path(sys.executable).parent / "flwr"), *args], f"flwr_{args[0]}_{len(self.processes)}"
+        command = [str(Path(sys.executable).parent / "flwr"), *args]
+        log_name = f"flwr_{args[0]}_{len(self.processes)}"
         process = self.start_process(command, log_name)
         try:
             process.wait(timeout=timeout)
@@ -186,7 +189,8 @@ class LoopbackFederation:
         self.tls = make_tls_files(self.directory / "tls")
         self.write_connection()
         process = self.start_process([
-            str(Path(sys.executable).parent / "flower-superlink"), "--ssl-ca-certfile", str(self.tls.ca_certificate),
+            str(Path(sys.executable).parent / "flower-superlink"),
+            "--ssl-ca-certfile", str(self.tls.ca_certificate),
             "--ssl-certfile", str(self.tls.server_certificate), "--ssl-keyfile", str(self.tls.server_key),
             "--enable-supernode-auth", "--disable-runtime-dependency-installation",
             "--host", "127.0.0.1", "--port", str(self.port)], "superlink")
@@ -199,7 +203,8 @@ class LoopbackFederation:
         if done.returncode != 0:
             raise RuntimeError(f"flwr supernode register {public_key} failed: {done.stdout[-2000:]}")
 
-    def start_supernode(self, partition_id: int, private_key: Path, max_retries: Optional[int] = None) -> subprocess.Popen:
+    def start_supernode(self, partition_id: int, private_key: Path,
+                        max_retries: int | None = None) -> subprocess.Popen:
         """A SuperNode for learner ``partition_id``, authenticating with ``private_key``, over TLS.
 
         With ``isolation="process"`` its ``ClientAppWorker`` starts too, in a process group of its own.
@@ -215,11 +220,12 @@ class LoopbackFederation:
         name = f"supernode_{partition_id}_{private_key.name}"
         supernode = self.start_process(command, name)
         if self.isolation == "process":
-            self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker", "--runtime-api-address",
-                                f"127.0.0.1:{runtime_port}", "--app", CLIENT_APP], f"worker_{name}")
+            self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker",
+                                "--runtime-api-address", f"127.0.0.1:{runtime_port}", "--app", CLIENT_APP],
+                               f"worker_{name}")
         return supernode
 
-    def start(self) -> "LoopbackFederation":
+    def start(self) -> LoopbackFederation:
         """Start the SuperLink, register one key per learner and start its SuperNode."""
         self.start_superlink()
         for partition_id in range(self.n_learners):
@@ -246,7 +252,8 @@ class LoopbackFederation:
                 raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
                                    f"(logs in {self.directory / 'logs'})")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no results in {results_path} after {timeout} s; see {self.directory / 'logs'}")
+                raise TimeoutError(f"no results in {results_path} after {timeout} s; "
+                                   f"see {self.directory / 'logs'}")
             time.sleep(0.1)
         return Results.load(results_path)
 
@@ -255,7 +262,7 @@ class LoopbackFederation:
         for process in reversed(self.processes):
             end_process_group(process)
 
-    def __enter__(self) -> "LoopbackFederation":
+    def __enter__(self) -> LoopbackFederation:
         try:
             return self.start()
         except BaseException:

@@ -13,6 +13,7 @@ bundle is installed or run.
     flower-supernode --isolation process --host 127.0.0.1 --port 9094 ...   # then, beside it:
     python -m colearn_nb.flower.deploy.worker --runtime-api-address 127.0.0.1:9094 \
         --app colearn_nb.flower.mnist_app:client_app
+Taught in notebook 12 (its deployment recipe).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import importlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flwr.clientapp import ClientApp
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.02  # flower-superexec's default: 1 s
 
 
-def runtime_client(address: str, token: Optional[str] = None) -> "RuntimeHttpClient":
+def runtime_client(address: str, token: str | None = None) -> RuntimeHttpClient:
     """An HTTP client of the SuperNode's Runtime API on loopback; with ``token``, one task's client.
 
     Connection errors are retried (a task's for up to 60 s); an HTTP error status is raised at
@@ -45,13 +46,14 @@ def runtime_client(address: str, token: Optional[str] = None) -> "RuntimeHttpCli
     interceptors = [RuntimeVersionHttpInterceptor(component_name="flwr-clientapp")]
     if token is not None:
         interceptors.append(RuntimeTokenHttpInterceptor(token))
-    retry = RetryInvoker(lambda: exponential(base_delay=0.1, max_delay=2), httpx.TransportError, max_tries=None,
-                         max_time=None if token is None else 60.0)
-    return RuntimeHttpClient.from_server_address(server_address=address, insecure=True, root_certificates=None,
-                                                 interceptors=interceptors, retry_invoker=retry)
+    retry = RetryInvoker(lambda: exponential(base_delay=0.1, max_delay=2), httpx.TransportError,
+                         max_tries=None, max_time=None if token is None else 60.0)
+    return RuntimeHttpClient.from_server_address(server_address=address, insecure=True,
+                                                 root_certificates=None, interceptors=interceptors,
+                                                 retry_invoker=retry)
 
 
-def acquire_token(client: "RuntimeHttpClient") -> Optional[str]:
+def acquire_token(client: RuntimeHttpClient) -> str | None:
     """The token of the next ClientApp task waiting at the SuperNode, or ``None`` when there is none."""
     from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=no-name-in-module
     from flwr.supercore.constant import TaskType
@@ -60,8 +62,9 @@ def acquire_token(client: "RuntimeHttpClient") -> Optional[str]:
     return reply.token if reply.HasField("task") and reply.token else None
 
 
-def task_heartbeat(client: "RuntimeHttpClient") -> bool:
-    """Tell the SuperNode the task is alive (tasks without one expire after 60 s); ``False`` if it was not heard."""
+def task_heartbeat(client: RuntimeHttpClient) -> bool:
+    """Tell the SuperNode the task is alive (tasks without one expire after 60 s);
+    ``False`` if it was not heard."""
     import httpx
     from flwr.proto.runtime_pb2 import SendTaskHeartbeatRequest  # pylint: disable=no-name-in-module
 
@@ -81,25 +84,27 @@ class ClientAppWorker:
     ClientAppWorker(127.0.0.1:9094, only colearn_nb.flower.mnist_app:client_app, 0 tasks done, 0 apps loaded)
     """
 
-    def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S, app: Optional[str] = None):
+    def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S,
+                 app: str | None = None):
         if app is not None and app.count(":") != 1:
             raise ValueError(f"app: got {app!r}; expected 'module:attribute', e.g. "
                              "'colearn_nb.flower.mnist_app:client_app'")
         self.address, self.poll_interval, self.app = runtime_api_address, poll_interval, app
-        self.apps: Dict[str, "ClientApp"] = {}  # FAB hash -> its ClientApp
+        self.apps: dict[str, ClientApp] = {}  # FAB hash -> its ClientApp
         self.tasks_done = 0
 
     def __repr__(self) -> str:
         only = f"only {self.app}" if self.app else "any app"
-        return f"ClientAppWorker({self.address}, {only}, {self.tasks_done} tasks done, {len(self.apps)} apps loaded)"
+        return (f"ClientAppWorker({self.address}, {only}, {self.tasks_done} tasks done, "
+                f"{len(self.apps)} apps loaded)")
 
-    def client_app(self, run, fab) -> "ClientApp":
+    def client_app(self, run, fab) -> ClientApp:
         """The ClientApp for the run's FAB (app bundle), loaded the first time the bundle is seen."""
         if fab.hash_str not in self.apps:
             self.apps[fab.hash_str] = self._local_app(fab) if self.app else self._bundled_app(run, fab)
         return self.apps[fab.hash_str]
 
-    def _local_app(self, fab) -> "ClientApp":
+    def _local_app(self, fab) -> ClientApp:
         """``self.app`` imported from this machine, if the bundle names that very ClientApp."""
         from flwr.common.config import get_fab_config
 
@@ -110,7 +115,7 @@ class ClientAppWorker:
         return getattr(importlib.import_module(module), attribute)
 
     @staticmethod
-    def _bundled_app(run, fab) -> "ClientApp":
+    def _bundled_app(run, fab) -> ClientApp:
         """The ClientApp the bundle names, installed and imported as ``flwr-clientapp`` does."""
         from flwr.cli.install import install_from_fab
         from flwr.clientapp.utils import get_load_client_app_fn
@@ -120,7 +125,8 @@ class ClientAppWorker:
         return load(run.fab_id, run.fab_version, fab.hash_str)
 
     def run_task(self, token: str) -> None:
-        """Pull the task's message, answer it with the ClientApp (or an error reply), push reply and context."""
+        """Pull the task's message, answer it with the ClientApp (or an error reply),
+        push reply and context."""
         from flwr.app import Message
         from flwr.app.error import Error
         from flwr.common.constant import ErrorCode, SubStatus
@@ -140,7 +146,8 @@ class ClientAppWorker:
             except Exception as exc:  # pylint: disable=broad-except  # the server hears of it, the worker goes on
                 logger.exception("the ClientApp raised an exception")
                 details = f"{type(exc)}:<'{exc}'>"
-                reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message)
+                reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details),
+                                reply_to=message)
             push_message(client, reply, context)
             logger.info("answered %s in %.2f s", message.metadata.message_type, time.perf_counter() - started)
         finally:
@@ -149,8 +156,9 @@ class ClientAppWorker:
             client.close()
             self.tasks_done += 1
 
-    def serve(self, stop: Optional[threading.Event] = None) -> None:
-        """Take and run tasks until ``stop`` is set (or forever); waits ``poll_interval`` when none is waiting.
+    def serve(self, stop: threading.Event | None = None) -> None:
+        """Take and run tasks until ``stop`` is set (or forever);
+        waits ``poll_interval`` when none is waiting.
 
         A task that fails is logged and answered with an error where possible; the worker goes on.
         """
@@ -170,7 +178,7 @@ class ClientAppWorker:
             client.close()
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """``python -m colearn_nb.flower.deploy.worker --runtime-api-address HOST:PORT``: serve one SuperNode."""
     from ..environment import quiet_flower_environment, require_flwr
 
