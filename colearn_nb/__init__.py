@@ -13,11 +13,11 @@ importing only the ones before it:
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any, Dict, List
+from typing import Any
 
 __version__ = "0.1.0"
 
-_MODULES: Dict[str, List[str]] = {
+_MODULES: dict[str, list[str]] = {
     "protocol.interface": ["MachineLearningInterface", "Weights", "ProposedWeights"],
     "protocol.round": ["run_one_round", "is_accepted", "LearnerError"],
     "protocol.loop": ["set_equal_weights", "initial_result", "collective_learning_round",
@@ -59,5 +59,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..protocol.checks import check_int, check_n_learners, check_vote_threshold
 from ..protocol.interface import MachineLearningInterface
-from ..protocol.loop import initial_result, run_rounds, start_results
+from ..protocol.loop import run_rounds, start_results
 from ..protocol.results import Result, Results, _fmt, _mean, round_headline
 from .live import LivePlot
 
@@ -130,7 +130,7 @@ class Dashboard:
         self.wait()
         for learner, weights in zip(self.learners, self.start_weights, strict=True):
             learner.mli_accept_weights(weights)
-        self.results, self.error = Results([initial_result(self.learners)]), None
+        self.results, self.error = start_results(self.learners), None
         self._refresh(force_plot=True)
 
     def _start(self, n_rounds: int) -> bool:
