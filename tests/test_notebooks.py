@@ -93,7 +93,7 @@ def test_notebook_follows_the_teaching_layout(path):
     cells = read_notebook(path)["cells"]
     text = "\n".join("".join(cell["source"]) for cell in cells)
     first_code = next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert "import" in first_code and "setup_notebook(" in first_code, "first cell: imports, then the one-call set-up"
+    assert "import" in first_code and "setup_notebook(" in first_code, "first cell: imports and the set-up"
     assert "set_num_threads" not in first_code and "COLEARN_NB_OFFLINE" not in first_code
     assert "## Step 1" in text and "## Recap" in text
     assert "plt.ion()" not in text and "plt.pause(" not in text
