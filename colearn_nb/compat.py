@@ -1,5 +1,4 @@
-"""Colearn's names and signatures, so code written for the original colearn runs
-with only its imports changed.
+"""Colearn's names and signatures: code written for the original colearn runs with its imports changed.
 
 The kit's own functions stay free of colearn-only arguments; they are accepted here and nowhere
 else: ``plot_results(results, n_learners, score_name, block=...)``, ``plot_votes(results, block=...)``,

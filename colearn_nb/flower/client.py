@@ -96,8 +96,7 @@ class NodeLearner:
             self.context.state.pop(key, None)
 
     def keep_pending(self, proposal: Weights, round_index: int, record=None) -> None:
-        """Remember the proposal of ``round_index`` (and its ``ArrayRecord``, when at hand)
-        until its decision."""
+        """Remember the proposal of ``round_index`` (and its ``ArrayRecord``, if any) until decided."""
         from flwr.app import ConfigRecord
 
         self.built.pending = proposal
@@ -126,8 +125,7 @@ def _reply(message: Message, **records) -> Message:
 
 
 def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> ClientApp:
-    """A Flower ``ClientApp`` whose learner is ``make_learner(partition_id)``,
-    any ``MachineLearningInterface``.
+    """A Flower ``ClientApp`` whose learner is ``make_learner(partition_id)``, any learner of the interface.
 
     With ``takes_run_config`` it is called as ``make_learner(partition_id, run_config)``.
 

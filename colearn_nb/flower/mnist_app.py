@@ -27,8 +27,7 @@ __all__ = ["MnistLearnerFactory", "server_app", "client_app"]  # noqa: F822
 
 @dataclass(frozen=True)
 class MnistLearnerFactory:
-    """Builds learner ``partition_id`` exactly as ``seed_everything(seed)`` then
-    ``make_mnist_learners`` would.
+    """Builds learner ``partition_id`` as ``seed_everything(seed)`` then ``make_mnist_learners`` would.
 
     >>> factory = MnistLearnerFactory(n_learners=2)
     >>> factory(1).minimise_criterion

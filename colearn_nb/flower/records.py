@@ -1,5 +1,4 @@
-"""What travels in Flower messages: weights as ArrayRecords, scores as MetricRecords,
-learner state as bytes.
+"""What travels in Flower messages: weights as ArrayRecords, scores as MetricRecords, learner state as bytes.
 
 Notebook 12 explains what travels; this module is how.
 """

@@ -35,8 +35,7 @@ def check_counts(n_learners: int, n_rounds: int) -> None:
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
-    """Push ``messages`` and pull their replies every ``POLL_INTERVAL_S``
-    (Flower's own: ``grid.send_and_receive``)."""
+    """Push ``messages``; pull replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``)."""
     if POLL_INTERVAL_S is None:
         return list(grid.send_and_receive(messages, timeout=timeout))
     waiting, replies = set(grid.push_messages(messages)), []
@@ -108,8 +107,7 @@ def find_learners(grid: Grid, n_learners: int, timeout: float) -> tuple[list[int
 
 
 def initial_scores(grid: Grid, nodes: Sequence[int], weights: ArrayRecord, timeout: float) -> Result:
-    """Every learner but learner 0 takes learner 0's weights;
-    every learner's scores, as ``initial_result``."""
+    """Every learner takes learner 0's weights; every learner's scores, as ``initial_result``."""
     from flwr.app import RecordDict
 
     contents = {node: RecordDict({"weights": weights} if i else {}) for i, node in enumerate(nodes)}
@@ -129,8 +127,7 @@ def round_config(round_index: int, decision: Decision) -> RecordDict:
 
 def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_threshold: float,
                  decision: Decision, timeout: float) -> Result:
-    """One round: the proposer trains, every other learner scores and votes,
-    the rule of ``run_one_round`` decides."""
+    """One round: the proposer trains, the others score and vote, the rule of ``run_one_round`` decides."""
     proposer = round_index % len(nodes)
     proposal = exchange(grid, {nodes[proposer]: round_config(round_index, decision)}, "train", timeout, nodes,
                         round_index)[nodes[proposer]].content
@@ -152,8 +149,7 @@ def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_thresh
 
 def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                 timeout: float = 300.0, on_round: Callable[[Results], None] | None = None) -> Results:
-    """Collective learning over ``grid``: equal starting weights, initial scores,
-    then ``n_rounds`` voting rounds.
+    """Collective learning over ``grid``: equal weights, initial scores, then ``n_rounds`` voting rounds.
 
     The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
     same learners in one process. ``on_round(results)`` is called after every round.
@@ -178,8 +174,7 @@ def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: floa
 def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                     on_results: Callable[[Results], None] | None = None, timeout: float = 300.0,
                     on_round: Callable[[Results], None] | None = None) -> ServerApp:
-    """A Flower ``ServerApp`` running ``run_colearn``;
-    ``on_results(results)`` receives the ``Results`` at the end."""
+    """A ``ServerApp`` running ``run_colearn``; ``on_results(results)`` gets the ``Results`` at the end."""
     from flwr.serverapp import ServerApp
 
     check_counts(n_learners, n_rounds)

@@ -22,8 +22,7 @@ class _DropDeprecationNote(logging.Filter):
 
 @contextmanager
 def _flower_logging(verbose: bool) -> Iterator[None]:
-    """Flower's own log at WARNING (INFO when ``verbose``), without the deprecation note,
-    restored afterwards."""
+    """Flower's log at WARNING (INFO when ``verbose``), without the deprecation note, restored afterwards."""
     flwr_logger = logging.getLogger("flwr")
     level, note = flwr_logger.level, _DropDeprecationNote()
     flwr_logger.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -39,8 +38,7 @@ def run_flower_simulation(make_learner: LearnerFn, n_learners: int, n_rounds: in
                           vote_threshold: float = 0.5, num_cpus_per_learner: float = 2,
                           timeout: float = 300.0, verbose: bool = False,
                           on_round: Callable[[Results], None] | None = None) -> Results:
-    """Run collective learning on Flower's simulation engine: one SuperNode per learner,
-    each a separate process.
+    """Run collective learning on Flower's simulation engine: one SuperNode per learner, each a process.
 
     ``make_learner(partition_id)`` builds learner ``partition_id`` inside the simulation's worker
     processes (it must be picklable). Returns the same ``Results`` as the in-process driver.

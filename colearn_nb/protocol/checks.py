@@ -49,8 +49,7 @@ def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | 
 
 def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
                  low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
-    """Return ``value`` as a ``float`` when it is a finite real number (not a bool)
-    within the bounds; else raise.
+    """Return ``value`` as a ``float`` when it is a finite real number (no bool) in the bounds; else raise.
 
     >>> check_number("vote_threshold", 0.5, 0, 1)
     0.5

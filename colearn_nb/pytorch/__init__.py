@@ -1,5 +1,4 @@
-"""The protocol for PyTorch: ``PytorchLearner``, loaders and splitting, metrics,
-privacy, attacks, checkpoints, seeding.
+"""The protocol for PyTorch: the learner, loaders and splitting, metrics, privacy, attacks, checkpoints.
 
 Imports ``protocol`` only.
 

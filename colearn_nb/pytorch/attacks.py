@@ -173,8 +173,7 @@ class AlwaysYesVoter(FixedVoter):
 
 def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indices: Sequence[int],
                     bad_actor: type[BadActor], **options: Any) -> list[MachineLearningInterface]:
-    """A new list in which the learners at ``bad_actor_indices`` are wrapped in
-    ``bad_actor(learner, **options)``.
+    """A new list: the learners at ``bad_actor_indices`` wrapped in ``bad_actor(learner, **options)``.
 
     >>> from colearn_nb.tutorial.learners import make_mnist_learners
     >>> learners = with_bad_actors(make_mnist_learners(n_learners=3), [2], AlwaysNoVoter)

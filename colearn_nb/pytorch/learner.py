@@ -167,8 +167,7 @@ class PytorchLearner(MachineLearningInterface):
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Model and optimizer state, current vote score and loader shuffling state
-        (tensors and plain data)."""
+        """Model and optimizer state, current vote score and loader shuffling (tensors and plain data)."""
         loaders = {name: loader.generator.get_state() for name, loader in self._loaders()
                    if hasattr(loader, "generator")}
         privacy_history = [list(step) for step in self.privacy.accountant.history] if self.privacy else []

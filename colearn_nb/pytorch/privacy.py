@@ -55,8 +55,7 @@ def opacus_available() -> bool:
 
 
 class PoissonLoader:
-    """Batches in which every sample is included independently with probability ``sample_rate``
-    (DP-SGD's sampling).
+    """Batches holding each sample independently with probability ``sample_rate`` (DP-SGD's sampling).
 
     >>> loader = PoissonLoader(torch.zeros(100, 2), torch.zeros(100), sample_rate=0.25, seed=0)
     >>> len(loader), [len(y) for _, y in loader][:3]
@@ -81,8 +80,7 @@ class PoissonLoader:
 
 
 def poisson_loader(train_loader: Any, seed: int) -> PoissonLoader:
-    """A Poisson-sampling loader over the samples of ``train_loader``
-    (a ``TensorLoader`` or a ``DataLoader``)."""
+    """A Poisson-sampling loader over the samples of ``train_loader`` (``TensorLoader`` or ``DataLoader``)."""
     from .splitting import dataset_tensors
 
     if hasattr(train_loader, "inputs") and hasattr(train_loader, "labels"):
@@ -168,8 +166,7 @@ class PrivateTraining:
                 "consumed_delta": self.config.target_delta if spent > 0 else 0.0}
 
     def refusal_summary(self, num_train_batches: int | None) -> dict[str, Any]:
-        """The training summary of a learner that proposes its current weights
-        because its budget is used up."""
+        """The training summary of a learner that proposes its current weights: its budget is used up."""
         return {"n_train_batches": 0, "dp_budget": self.budget(), "error_code": DP_BUDGET_EXCEEDED,
                 "message": (f"privacy budget used up: one more training would spend epsilon "
                             f"{self.epsilon(self.steps_per_training(num_train_batches)):.3g} > target "

@@ -1,5 +1,4 @@
-"""Splitting data between learners: equal, Dirichlet or shard parts,
-and every learner's loaders (notebooks 02, 08)."""
+"""Splitting data between learners (equal, Dirichlet or shard parts) and every learner's loaders."""
 from __future__ import annotations
 
 from collections.abc import Sequence, Sized
@@ -87,8 +86,7 @@ class LearnerLoaders(NamedTuple):
 def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, batch_size: int = 64,
                     vote_fraction: float = 0.5, seed: int = 0, method: str = "iid",
                     alpha: float = 0.5) -> list[LearnerLoaders]:
-    """Every learner's loaders: a part of ``train_data`` to train on,
-    a part of ``test_data`` cut into vote and test.
+    """Every learner's loaders: a part of ``train_data`` to train on, of ``test_data`` to vote and test on.
 
     ``method`` and ``alpha`` as in ``split_dataset``; with uneven splits a learner's vote and
     test data follow the same label mix as its training data.

@@ -1,5 +1,4 @@
-"""The tutorial's workload: real MNIST digits (shipped), the Net, its learners,
-the baseline, the fair comparison.
+"""The tutorial's workload: shipped MNIST digits, the Net, its learners, the baseline, the fair comparison.
 
 Imports ``protocol`` and ``pytorch``.
 

@@ -38,8 +38,7 @@ Curve = tuple[list[int], list[float]]
 
 @dataclass
 class Comparison:
-    """Per approach: training batches done so far (all learners together)
-    and mean test accuracy, per point."""
+    """Per approach: training batches so far (all learners together) and mean test accuracy, per point."""
 
     training_batches: dict[str, list[int]] = field(default_factory=dict)
     mean_test_accuracy: dict[str, list[float]] = field(default_factory=dict)

@@ -1,5 +1,4 @@
-"""The tutorial's learners: MNIST shared out between learners,
-each with a model, an optimizer and its own data.
+"""The tutorial's learners: MNIST shared out between learners, each with a model, an optimizer, its data.
 
 Notebook 04 builds these ``PytorchLearner``s by hand; ``make_mnist_learners`` is that cell with its
 choices as arguments, so later notebooks change one argument instead of retyping the block.

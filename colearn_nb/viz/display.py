@@ -39,8 +39,7 @@ def new_figure(**kwargs) -> Figure:
 
 
 def _show_figures_as_png() -> None:
-    """Let a notebook display a plain ``Figure`` as a picture
-    (pyplot's inline backend does it only for its own)."""
+    """Let a notebook show a plain ``Figure`` as a picture (pyplot's inline backend shows only its own)."""
     from IPython import get_ipython
     from IPython.core.pylabtools import print_figure
 
@@ -64,8 +63,7 @@ def show(*figures: Figure, block: bool = False) -> None:
 
 
 def available_cpus() -> int:
-    """The CPUs this process may really use: its affinity mask,
-    capped by a cgroup CPU quota (containers, Binder).
+    """The CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (as on Binder).
 
     >>> available_cpus() >= 1
     True
@@ -90,8 +88,7 @@ def _read_quota(path: Path) -> float | None:
 
 
 def setup_notebook(seed: int | None = 0, offline: bool = True, threads: int | None = None) -> str:
-    """A notebook's first call: shipped digits, figures shown as pictures,
-    torch's threads, one seed; prints one line.
+    """A notebook's first call: shipped digits, figures as pictures, threads, one seed; prints one line.
 
     ``offline`` uses the 5,000 digits shipped with the kit unless ``COLEARN_NB_OFFLINE`` is already set;
     ``threads`` defaults to ``available_cpus()``; ``seed=None`` leaves the random generators alone.

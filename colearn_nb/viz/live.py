@@ -74,8 +74,7 @@ class LivePlot:
         return self.on_frame is not None or self.in_notebook
 
     def update(self, results: Results, force: bool = False) -> bool:
-        """Draw ``results`` now unless throttled (``force`` skips the throttle);
-        True when a frame was drawn."""
+        """Draw ``results`` now unless throttled (``force``: no throttle); True when a frame was drawn."""
         self._pending = results
         if not self.shows_frames or not (force or self._due(time.monotonic())):
             return False
@@ -83,8 +82,7 @@ class LivePlot:
         return True
 
     def _due(self, now: float) -> bool:
-        """Whether a frame now keeps within ``min_interval`` and,
-        leaving room for the final frame, ``max_share``."""
+        """Whether a frame now keeps within ``min_interval`` and ``max_share`` (room left for the last)."""
         if self._started_at is None:
             self._started_at = now
             return True
@@ -130,8 +128,7 @@ class LivePlot:
 
 
 class ProgressBar:
-    """A progress bar for ``run_rounds`` (tqdm: a widget in a notebook, text elsewhere)
-    with the latest mean score.
+    """A progress bar for ``run_rounds`` (tqdm: a widget in a notebook, text elsewhere) with the latest score.
 
     >>> import io
     >>> ProgressBar(n_rounds=2, file=io.StringIO())

@@ -77,8 +77,7 @@ def draw_votes(ax: Axes, results: Results) -> None:
 
 
 def plot_results(results: Results, score_name: str = "score", ax: Axes | None = None) -> Figure:
-    """Scores per round: each learner's test and vote scores thin, their means bold;
-    a new figure unless ``ax``.
+    """Scores per round: each learner's test and vote scores thin, means bold; a new figure unless ``ax``.
 
     >>> from colearn_nb.protocol.results import Result
     >>> r = Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])])
@@ -135,8 +134,7 @@ class ColearnPlot:
         return self.plot_votes(results)
 
     def block(self) -> None:
-        """Show the figure and wait (a window backend), show it once (a notebook),
-        or do nothing (headless)."""
+        """Show the figure and wait (window backend), show it once (notebook), or do nothing (headless)."""
         show(self.figure, block=True)
 
 
@@ -164,8 +162,7 @@ def plot_curves(curves: Mapping[str, Curve], xlabel: str = "training epochs, all
 
 def plot_label_histograms(loaders: Sequence[LearnerLoaders], n_classes: int = 10, part: str = "train",
                           ax: Axes | None = None) -> Figure:
-    """Grouped bars: for each class, how many ``part`` ("train", "vote" or "test")
-    samples each learner holds."""
+    """Grouped bars: per class, how many ``part`` ("train", "vote" or "test") samples each learner holds."""
     check_choice("part", part, LearnerLoaders._fields)
     ax = ax or new_figure(figsize=(9, 3.5), layout="constrained").add_subplot()
     width = 0.8 / max(len(loaders), 1)

@@ -47,8 +47,7 @@ def _certificate(subject: str, issuer: str, public_key, signing_key, is_ca: bool
 
 
 def make_tls_files(directory: str | Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> TLSFiles:
-    """A new CA and a SuperLink certificate for ``hosts`` (IP addresses or DNS names),
-    written as PEM files."""
+    """A new CA and a SuperLink certificate for ``hosts`` (IP addresses or DNS names), as PEM files."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -69,8 +68,7 @@ def make_tls_files(directory: str | Path, hosts: Sequence[str] = ("127.0.0.1", "
 
 
 def make_node_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
-    """A SuperNode's P-384 key pair in OpenSSH format: (private key, kept by the node;
-    public key, registered)."""
+    """A SuperNode's P-384 key pair in OpenSSH format: (private key, kept by the node; public key)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 

@@ -60,8 +60,7 @@ fast-polling = {fast_polling}
 def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                      seed: int = 0, results_path: str | Path = "colearn_results.json",
                      timeout: float = 300.0, fast_polling: bool = True, learning_rate: float = 1e-3) -> Path:
-    """Write the Flower app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps);
-    returns it.
+    """Write the app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps); returns it.
 
     >>> import tempfile
     >>> app = write_flower_app(tempfile.mkdtemp(), n_learners=3, n_rounds=2)

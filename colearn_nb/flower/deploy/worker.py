@@ -63,8 +63,7 @@ def acquire_token(client: RuntimeHttpClient) -> str | None:
 
 
 def task_heartbeat(client: RuntimeHttpClient) -> bool:
-    """Tell the SuperNode the task is alive (tasks without one expire after 60 s);
-    ``False`` if it was not heard."""
+    """Tell the SuperNode the task is alive (silent tasks expire after 60 s); ``False`` if not heard."""
     import httpx
     from flwr.proto.runtime_pb2 import SendTaskHeartbeatRequest  # pylint: disable=no-name-in-module
 
@@ -125,8 +124,7 @@ class ClientAppWorker:
         return load(run.fab_id, run.fab_version, fab.hash_str)
 
     def run_task(self, token: str) -> None:
-        """Pull the task's message, answer it with the ClientApp (or an error reply),
-        push reply and context."""
+        """Pull the task's message, answer it with the ClientApp (or an error), push reply and context."""
         from flwr.app import Message
         from flwr.app.error import Error
         from flwr.common.constant import ErrorCode, SubStatus
@@ -157,8 +155,7 @@ class ClientAppWorker:
             self.tasks_done += 1
 
     def serve(self, stop: threading.Event | None = None) -> None:
-        """Take and run tasks until ``stop`` is set (or forever);
-        waits ``poll_interval`` when none is waiting.
+        """Take and run tasks until ``stop`` is set (or forever); waits ``poll_interval`` between polls.
 
         A task that fails is logged and answered with an error where possible; the worker goes on.
         """
