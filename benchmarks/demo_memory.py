@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-IMPORTS_ONLY = "import torch, matplotlib, colearn_nb, colearn_nb.demo, colearn_nb.tutorial.learners"
+IMPORTS_ONLY = "import torch, matplotlib, colearn_nb, colearn_nb.demo, colearn_nb.tutorial.factory"
 
 
 def peak_rss_mib(command: list[str]) -> tuple[float, float]:

@@ -31,7 +31,7 @@ from itertools import islice
 import torch
 
 from colearn_nb import PytorchLearner, Result, collective_learning_round, seed_everything, set_equal_weights
-from colearn_nb.tutorial.learners import make_mnist_learners
+from colearn_nb.tutorial.factory import make_mnist_learners
 
 StateDict = dict[str, torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]

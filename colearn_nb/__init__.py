@@ -36,7 +36,7 @@ _MODULES: dict[str, list[str]] = {
     "pytorch.seeding": ["seed_everything"],
     "tutorial.mnist": ["load_mnist", "MNIST"],
     "tutorial.net": ["TutorialNet"],
-    "tutorial.learners": ["make_mnist_learners", "adam"],
+    "tutorial.factory": ["make_mnist_learners", "adam"],
     "tutorial.baseline": ["train_epoch", "evaluate_accuracy"],
     "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES"],
     "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],

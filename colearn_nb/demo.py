@@ -13,7 +13,7 @@ from .protocol.checks import check_vote_threshold
 from .protocol.loop import run_rounds, start_results
 from .protocol.results import Results, print_results
 from .pytorch.seeding import seed_everything
-from .tutorial.learners import make_mnist_learners
+from .tutorial.factory import make_mnist_learners
 from .viz.plots import plot_results, plot_votes
 
 

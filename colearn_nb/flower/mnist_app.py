@@ -18,7 +18,7 @@ from typing import Any
 from ..protocol.checks import check_int
 from ..protocol.interface import MachineLearningInterface
 from ..pytorch.seeding import seed_everything
-from ..tutorial.learners import make_mnist_learners
+from ..tutorial.factory import make_mnist_learners
 
 logger = logging.getLogger(__name__)
 # flwr run looks the apps up in __all__; F822: they are not undefined, the module __getattr__ makes them

@@ -110,7 +110,7 @@ def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote
     ``False`` stops the loop. When the loop ends, however it ends, a callback with a ``finish``
     method gets ``finish(results)``.
 
-    >>> from colearn_nb.tutorial.learners import make_mnist_learners
+    >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> results = run_rounds(make_mnist_learners(n_learners=2), n_rounds=2, on_round=lambda r: None)
     >>> len(results), results.data[-1].block_proposer
     (3, 1)

@@ -175,7 +175,7 @@ def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indi
                     bad_actor: type[BadActor], **options: Any) -> list[MachineLearningInterface]:
     """A new list: the learners at ``bad_actor_indices`` wrapped in ``bad_actor(learner, **options)``.
 
-    >>> from colearn_nb.tutorial.learners import make_mnist_learners
+    >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> learners = with_bad_actors(make_mnist_learners(n_learners=3), [2], AlwaysNoVoter)
     >>> [type(learner).__name__ for learner in learners]
     ['PytorchLearner', 'PytorchLearner', 'AlwaysNoVoter']

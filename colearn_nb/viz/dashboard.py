@@ -44,7 +44,7 @@ class Dashboard:
     Rounds run in a background thread, so the panel stays responsive: Pause stops after the current
     round, a new threshold applies from the next round, Reset restores the equal starting weights.
 
-    >>> from colearn_nb.tutorial.learners import make_mnist_learners
+    >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> board = Dashboard(make_mnist_learners(n_learners=2), score_name="accuracy")
     >>> _ = board.step(); _ = board.wait(); board.status.value.startswith("Round 1: learner 0 proposed")
     True
