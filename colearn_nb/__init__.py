@@ -38,7 +38,7 @@ _MODULES: dict[str, list[str]] = {
     "tutorial.net": ["TutorialNet"],
     "tutorial.factory": ["make_mnist_learners", "adam"],
     "tutorial.baseline": ["train_epoch", "evaluate_accuracy"],
-    "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES"],
+    "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES", "tutorial_learner"],
     "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],
     "viz.plots": ["plot_curves", "plot_label_histograms", "plot_comparison"],
     "viz.diagrams": ["draw_round"],

@@ -2,6 +2,7 @@
 until the threshold or their number is too high."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 from conftest import make_learner
@@ -10,8 +11,11 @@ from colearn_nb import (
     AlwaysNoVoter,
     AlwaysYesVoter,
     LabelFlipLearner,
+    MachineLearningInterface,
+    ProposedWeights,
     RandomWeightsProposer,
     SignFlipProposer,
+    Weights,
     collective_learning_round,
     initial_result,
     make_mnist_learners,
@@ -137,3 +141,110 @@ def test_label_flip_trains_on_mirrored_labels_and_restores_the_loader():
 def test_bad_input_names_the_parameter(learner, make, message):
     with pytest.raises(ValueError, match=message):
         make(learner)
+
+
+class NumpyLinearLearner(MachineLearningInterface):
+    """A least-squares linear model in numpy: weights are (coef float64, intercept float32, steps int64)."""
+
+    def __init__(self, seed, n=120, n_features=3):
+        rng = np.random.default_rng(seed)
+        inputs = rng.normal(size=(n, n_features))
+        targets = inputs @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.05 * rng.normal(size=n)
+        third = n // 3
+        parts = (slice(0, third), slice(third, 2 * third), slice(2 * third, n))
+        self.train, self.vote_data, self.test_data = ((inputs[s], targets[s]) for s in parts)
+        self.weights = (np.zeros(n_features), np.zeros(1, dtype=np.float32), np.array(0))
+        self.vote_score = self.mse(self.weights, self.vote_data)
+
+    @staticmethod
+    def mse(weights, data):
+        coef, intercept, _ = weights
+        inputs, targets = data
+        return float(np.mean((inputs @ coef + intercept[0] - targets) ** 2))
+
+    def mli_propose_weights(self):
+        coef, intercept, steps = (w.copy() for w in self.weights)
+        inputs, targets = self.train
+        for _ in range(5):
+            error = inputs @ coef + intercept[0] - targets
+            coef -= 0.1 * inputs.T @ error / len(targets)
+            intercept -= np.float32(0.1 * error.mean())
+            steps += 1
+        return Weights(weights=(coef, intercept, steps), training_summary={"n_train_batches": 5})
+
+    def mli_test_weights(self, weights):
+        vote_score = self.mse(weights.weights, self.vote_data)
+        return ProposedWeights(weights, vote_score, self.mse(weights.weights, self.test_data),
+                               vote=vote_score < self.vote_score)
+
+    def mli_accept_weights(self, weights):
+        self.weights = tuple(w.copy() for w in weights.weights)
+        self.vote_score = self.mse(self.weights, self.vote_data)
+
+    def mli_get_current_weights(self):
+        return Weights(weights=tuple(w.copy() for w in self.weights))
+
+
+@pytest.mark.parametrize("attacker", [RandomWeightsProposer, SignFlipProposer])
+def test_proposers_attack_a_numpy_learner_in_a_real_round(attacker):
+    learners = [NumpyLinearLearner(seed) for seed in range(4)]
+    set_equal_weights(learners)
+    assert collective_learning_round(learners, 0.5, 0).vote  # an honest round first: updates to flip
+    current = learners[1].mli_get_current_weights().weights
+    error_before = current_accuracy(learners)  # here the mean squared error: lower is better
+    learners[1] = attacker(learners[1])
+    result = collective_learning_round(learners, 0.5, 1)
+    assert result.block_proposer == 1 and not result.vote and result.votes == [False, None, False, False]
+    assert all(np.array_equal(a, b)
+               for a, b in zip(learners[1].mli_get_current_weights().weights, current, strict=True))
+    assert current_accuracy(learners) == error_before
+    proposal = learners[1].mli_propose_weights()
+    coef, intercept, steps = proposal.weights
+    assert isinstance(proposal.weights, tuple) and proposal.training_summary["attack"] == attacker.attack
+    assert (coef.dtype, intercept.dtype, intercept.shape) == (np.float64, np.float32, (1,))
+    assert steps == (5 if attacker is RandomWeightsProposer else 10)  # not a float: kept (copied or proposed)
+    assert not np.allclose(coef, current[0])
+    accepted = collective_learning_round(learners, 0.0, 1)  # at threshold 0 the garbage gets in
+    assert accepted.vote and current_accuracy(learners) > 2 * error_before
+
+
+def test_sign_flip_reverses_a_numpy_update_and_random_weights_follow_the_scale():
+    twins = [NumpyLinearLearner(0), NumpyLinearLearner(0)]
+    current = twins[0].mli_get_current_weights().weights
+    honest = twins[0].mli_propose_weights().weights
+    flipped = SignFlipProposer(twins[1], scale=2.0).mli_propose_weights().weights
+    for c, h, f in zip(current[:2], honest[:2], flipped[:2], strict=True):
+        assert np.allclose(f - c, -2.0 * (h - c), atol=1e-6)
+    garbage = RandomWeightsProposer(NumpyLinearLearner(0, n_features=3), scale=3.0, seed=1)
+    draws = np.concatenate([garbage.mli_propose_weights().weights[0] for _ in range(300)])
+    assert 2.5 < draws.std() < 3.5
+
+
+def test_proposers_walk_nested_weights_and_keep_what_is_not_float():
+    class Nested(NumpyLinearLearner):
+        def mli_get_current_weights(self):
+            coef, intercept, steps = self.weights
+            return Weights(weights={"layers": [torch.ones(2), np.ones(3, dtype=np.float32)], "bias": 0.5,
+                                    "name": "linear", "steps": steps, "mask": torch.tensor([1, 0])})
+
+    weights = RandomWeightsProposer(Nested(0), seed=2).mli_propose_weights().weights
+    assert set(weights) == {"layers", "bias", "name", "steps", "mask"}
+    tensor, array = weights["layers"]
+    assert tensor.dtype == torch.float32 and not torch.equal(tensor, torch.ones(2))
+    assert array.dtype == np.float32 and not np.array_equal(array, np.ones(3))
+    assert isinstance(weights["bias"], float) and weights["bias"] != 0.5
+    assert (weights["name"], weights["steps"]) == ("linear", 0)
+    assert torch.equal(weights["mask"], torch.tensor([1, 0]))
+
+
+@pytest.mark.parametrize("attacker", [RandomWeightsProposer, SignFlipProposer])
+def test_proposers_refuse_weights_they_cannot_change_when_built(attacker):
+    from sklearn.linear_model import SGDClassifier
+
+    class ModelAsWeights(NumpyLinearLearner):
+        def mli_get_current_weights(self):
+            return Weights(weights={"model": SGDClassifier()})
+
+    with pytest.raises(ValueError, match=rf"{attacker.__name__}: weights\['model'\]: got SGDClassifier; "
+                                         "expected torch tensors, numpy arrays"):
+        attacker(ModelAsWeights(0))

@@ -64,3 +64,28 @@ def test_checkpoints_refuse_arbitrary_pickles(tmp_path):
     torch.save({"format": "colearn_nb checkpoint 1", "evil": Results()}, tmp_path / "pickle.ckpt")
     with pytest.raises(ValueError, match="is not a colearn_nb checkpoint"):
         load_checkpoint(tmp_path / "pickle.ckpt", [make_learner(), make_learner()])
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_saying_so(tmp_path):
+    torch.save({"format": "colearn_nb checkpoint 1", "learners": [], "results": "{}"}, tmp_path / "old.ckpt")
+    with pytest.raises(ValueError, match=r"format: got 'colearn_nb checkpoint 1'; expected 'colearn_nb "
+                                         r"checkpoint 2'\); nothing was changed"):
+        load_checkpoint(tmp_path / "old.ckpt", [make_learner(), make_learner()])
+
+
+def test_load_state_dict_checks_everything_before_changing_anything():
+    torch.manual_seed(0)
+    adam, sgd_model = make_learner(shuffle=True), torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    sgd = make_learner(model=sgd_model, optimizer=torch.optim.SGD(sgd_model.parameters(), lr=0.1))
+    before = sgd.mli_get_current_weights().weights
+    with pytest.raises(ValueError, match="optimizer type: got 'Adam' in the checkpoint; expected 'SGD'"):
+        sgd.load_state_dict(adam.state_dict())
+    a_list = make_learner(train_loader=[(torch.zeros(2, 4), torch.zeros(2).long())])  # no generator
+    with pytest.raises(ValueError, match=r"loaders with their own generator: got \['train', 'vote', 'test'\]"
+                                         r" in the checkpoint; expected \['vote', 'test'\]"):
+        a_list.load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"state: got \['model'\]; expected a PytorchLearner.state_dict\(\)"):
+        sgd.load_state_dict({"model": before})
+    after = sgd.mli_get_current_weights().weights
+    assert all(torch.equal(before[k], after[k]) for k in before)

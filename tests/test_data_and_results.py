@@ -189,3 +189,70 @@ def test_print_results_shows_privacy_budget_and_errors(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2:] == ["privacy: epsilon 1.25 of 5 spent (delta 1e-05)",
                           "learner 2 failed in round 3 while testing the proposal: boom"]
+
+
+def test_results_save_strict_json_and_load_null_as_nan(tmp_path):
+    """NaN and infinities are written as null (strict JSON) and read back as NaN where a score is due."""
+    import math
+
+    import numpy as np
+
+    results = small_results(n_rounds=2)
+    results.data[1].vote_scores[0] = float("nan")  # the proposer's untested score
+    results.data[2].test_scores[2] = float("inf")
+    results.data[2].vote_scores[1] = np.float32(0.25)  # a numpy learner's score
+    results.data[2].training_summaries = [{"mean_train_loss": float("nan"), "n_train_batches": np.int64(3),
+                                           "dp_budget": {"target_epsilon": 5.0, "consumed_epsilon": math.inf,
+                                                         "target_delta": 1e-5, "consumed_delta": 1e-5}}]
+    results.save(tmp_path / "r.json")
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert strict["data"][1]["vote_scores"][0] is None and strict["data"][2]["test_scores"][2] is None
+    assert strict["data"][2]["vote_scores"][1] == 0.25
+    loaded = Results.load(tmp_path / "r.json")
+    assert math.isnan(loaded.data[1].vote_scores[0]) and math.isnan(loaded.data[2].test_scores[2])
+    assert loaded.data[2].vote_scores[1] == 0.25 and loaded.data[0] == results.data[0]
+    summary = loaded.data[2].training_summaries[0]
+    assert summary["n_train_batches"] == 3 and summary["mean_train_loss"] is None  # free-form: kept as null
+    assert math.isnan(summary["dp_budget"]["consumed_epsilon"])
+    print_results(loaded)  # still prints
+    assert results.to_dict()["data"][1]["vote_scores"][0] != results.to_dict()["data"][1]["vote_scores"][0], \
+        "to_dict stays plain data (NaN as a float)"
+
+
+def test_results_files_of_the_previous_version_with_bare_nan_still_load(tmp_path):
+    import math
+
+    old = ('{"data": [{"vote": true, "votes": [true, true], "vote_scores": [0.5, NaN], "test_scores": '
+           '[0.4, 0.6], "training_summaries": [], "block_proposer": null, "errors": []}]}')
+    (tmp_path / "old.json").write_text(old)
+    loaded = Results.load(tmp_path / "old.json")
+    assert loaded.data[0].vote_scores[0] == 0.5 and math.isnan(loaded.data[0].vote_scores[1])
+
+
+@pytest.mark.parametrize("round_1, message", [
+    ({"vote_scores": ["0.5", 0.5, 0.5]}, r"round 1: vote_scores\[0\]: got '0.5'; expected a number or null"),
+    ({"test_scores": [0.5, True, 0.5]}, r"round 1: test_scores\[1\]: got True; expected a number"),
+    ({"votes": [None, 1, False]}, r"round 1: votes\[1\]: got 1; expected true, false or null"),
+    ({"votes": "yes"}, r"round 1: votes: got 'yes'; expected a list"),
+    ({"vote": "false"}, r"round 1: vote: got 'false'; expected true or false"),
+    ({"block_proposer": 0.0}, r"round 1: block_proposer: got 0.0; expected null \(no proposal\) or a"),
+    ({"block_proposer": 3}, r"round 1: block_proposer: got 3; expected .* integer in \[0, 2\]"),
+    ({"errors": [None]}, r"round 1: errors: got \[None\]; expected a list of strings"),
+    ({"votes": [None, True]}, r"round 1: votes, vote_scores and test_scores: got 2, 3 and 3 entries"),
+    ({"votes": [None, True], "vote_scores": [1, 1], "test_scores": [1, 1]},
+     r"round 1: votes: got 2 learners; expected 3, as in round 0"),
+    ({"training_summaries": [{"dp_budget": {"target_epsilon": "5"}}]},
+     r"round 1: training_summaries\[0\]\['dp_budget'\]: got .*; expected a dict with target_epsilon"),
+    ({"score": 1}, r"round 1: unknown fields \['score'\]"),
+])
+def test_results_with_wrong_types_are_refused_on_load_naming_round_and_field(tmp_path, round_1, message):
+    data = small_results(n_rounds=2).to_dict()
+    data["data"][1].update(round_1)
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message) as refused:
+        Results.load(tmp_path / "r.json")
+    assert "is not a results file written by Results.save" in str(refused.value)
+    with pytest.raises(ValueError, match=message):
+        Results.from_dict(data)

@@ -2,9 +2,18 @@
 import json
 
 import pytest
+import torch
 from torch.utils.data import Subset
 
-from colearn_nb import APPROACHES, compare_fairly, learner_loaders, load_mnist, plot_comparison
+from colearn_nb import (
+    APPROACHES,
+    PytorchLearner,
+    categorical_accuracy,
+    compare_fairly,
+    learner_loaders,
+    load_mnist,
+    plot_comparison,
+)
 
 
 def small_mnist(n_train=1200, n_test=300):
@@ -18,6 +27,24 @@ def comparison():
     train_data, test_data = small_mnist()
     loaders = learner_loaders(train_data, test_data, n_learners=3, batch_size=64, seed=0)
     return compare_fairly(loaders, n_rounds=6, num_train_batches=3, seed=0)
+
+
+# compare_fairly(small_mnist() split 3 ways, n_rounds=6, num_train_batches=3, seed=0) before make_learner
+# existed (commit 5148147): the default learner must still give exactly these numbers
+BEFORE_MAKE_LEARNER = {
+    "collective": [0.07999999821186066, 0.19333332777023315, 0.2733333359162013, 0.5933333237965902,
+        0.5600000023841858, 0.7066666682561239, 0.6666666666666666],
+    "alone": [0.07999999821186066, 0.11333333333333334, 0.11333333333333334, 0.25333333333333335,
+        0.3133333333333333, 0.4466666666666667, 0.4000000000000001],
+    "pooled": [0.07999999821186066, 0.26000000536441803, 0.4066666563351949, 0.5333333313465118,
+        0.6533333460489908, 0.6333333452542623, 0.7266666690508524],
+    "federated averaging": [0.07999999821186066, 0.5666666626930237, 0.6200000047683716],
+}
+
+
+def test_the_default_learner_gives_the_numbers_it_gave_before_make_learner(comparison):
+    assert comparison.mean_test_accuracy == BEFORE_MAKE_LEARNER
+    assert comparison.n_accepted == 6
 
 
 def test_every_approach_gets_the_same_training_batches_from_the_same_start(comparison):
@@ -58,6 +85,98 @@ def test_same_seed_same_comparison():
                                               ({"vote_threshold": 2}, "vote_threshold: got 2"),
                                               ({"num_train_batches": 0}, "num_train_batches: got 0")])
 def test_bad_input_names_the_parameter(options, message):
+    train_data, test_data = small_mnist(400, 200)
+    with pytest.raises(ValueError, match=message):
+        compare_fairly(learner_loaders(train_data, test_data, n_learners=2), **options)
+
+
+class LogitsLearner(PytorchLearner):
+    """A learner that remembers the weights it was first given (``compare_fairly`` gives the start)."""
+
+    start = None
+
+    def mli_accept_weights(self, weights):
+        super().mli_accept_weights(weights)
+        if self.start is None:
+            self.start = {key: tensor.clone() for key, tensor in self.model.state_dict().items()}
+
+
+def logits_model():
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))  # logits, no log_softmax
+
+
+def test_a_users_learner_with_logits_and_cross_entropy_serves_every_approach_from_one_start():
+    built = []
+
+    def make_learner(train_loader, vote_loader):  # the user's own model, optimizer, loss and vote score
+        model = logits_model()
+        learner = LogitsLearner(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+                                train_loader=train_loader, vote_loader=vote_loader,
+                                criterion=torch.nn.CrossEntropyLoss(), vote_criterion=categorical_accuracy,
+                                minimise_criterion=False, num_train_batches=3)
+        built.append(learner)
+        return learner
+
+    train_data, test_data = small_mnist()
+    loaders = learner_loaders(train_data, test_data, n_learners=3, batch_size=64, seed=0)
+    result = compare_fairly(loaders, n_rounds=6, make_learner=make_learner, seed=0)
+    assert len(built) == 1 + 3 + 3 + 1 + 3  # the first (its weights are the start), then per approach
+    start = built[0].mli_get_current_weights().weights  # the first one built is never trained
+    for learner in built[1:]:  # each made with its own random weights, then given the start
+        assert learner.start.keys() == start.keys()
+        assert all(torch.equal(learner.start[key], tensor) for key, tensor in start.items())
+        assert learner.num_train_batches == 3 and isinstance(learner.criterion, torch.nn.CrossEntropyLoss)
+    for name in ("collective", "alone", "pooled"):
+        assert result.training_batches[name] == [0, 3, 6, 9, 12, 15, 18]  # the learner's own budget
+    assert len({scores[0] for scores in result.mean_test_accuracy.values()}) == 1
+    final = result.final()
+    assert all(final[name] > result.mean_test_accuracy[name][0] + 0.2 for name in APPROACHES)
+
+
+def test_a_metric_of_ones_own_scores_every_approach():
+    train_data, test_data = small_mnist(400, 200)
+    options = dict(n_rounds=2, num_train_batches=1, seed=3)
+    default = compare_fairly(learner_loaders(train_data, test_data, n_learners=2, seed=0), **options)
+    seen = []
+
+    def metric(outputs, labels):
+        seen.append(len(labels))
+        return categorical_accuracy(outputs, labels)
+
+    mine = compare_fairly(learner_loaders(train_data, test_data, n_learners=2, seed=0), metric=metric,
+                          **options)
+    assert seen and set(seen) == {50}  # each model on one learner's test data (half of 200 / 2)
+    for name in APPROACHES:
+        assert mine.mean_test_accuracy[name] == pytest.approx(default.mean_test_accuracy[name], abs=1e-6)
+
+
+def test_the_default_learner_refuses_a_model_without_log_probabilities():
+    train_data, test_data = small_mnist(400, 200)
+    with pytest.raises(ValueError, match=r"make_model: got outputs whose exp sums to .*; expected "
+                                         r"log-probabilities.*log_softmax, or pass make_learner"):
+        compare_fairly(learner_loaders(train_data, test_data, n_learners=2), make_model=logits_model)
+
+
+def other_loaders_learner(train_loader, vote_loader):
+    model = logits_model()
+    return PytorchLearner(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                          train_loader=vote_loader, vote_loader=vote_loader,
+                          criterion=torch.nn.CrossEntropyLoss())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"make_learner": lambda train, vote: "a learner"},
+     "make_learner: returned str; expected a PytorchLearner"),
+    ({"make_learner": other_loaders_learner}, "make_learner: returned a learner on other loaders"),
+    ({"make_learner": other_loaders_learner, "make_model": logits_model},
+     "make_model: got .* with make_learner"),
+    ({"make_learner": other_loaders_learner, "learning_rate": 0.1},
+     "learning_rate: got 0.1 with make_learner"),
+    ({"learning_rate": 0}, "learning_rate: got 0; expected a number > 0"),
+    ({"metric": "accuracy"}, "metric: got 'accuracy'; expected a function"),
+    ({"vote_threshold": True}, "vote_threshold: got True"),
+])
+def test_bad_learner_options_are_refused(options, message):
     train_data, test_data = small_mnist(400, 200)
     with pytest.raises(ValueError, match=message):
         compare_fairly(learner_loaders(train_data, test_data, n_learners=2), **options)

@@ -109,7 +109,7 @@ def test_rejected_proposals_leave_every_learner_where_it_was():
     assert [learner.value for learner in learners] == [1, 1, 1]
 
 
-def test_an_interrupt_while_accepting_still_leaves_every_learner_on_the_same_weights():
+def test_an_interrupt_while_accepting_rolls_every_learner_back_to_the_same_weights():
     learners = make_learners(4, lambda i, w: True)
     original_accept = learners[2].mli_accept_weights
     interrupted = []
@@ -122,7 +122,7 @@ def test_an_interrupt_while_accepting_still_leaves_every_learner_on_the_same_wei
     learners[2].mli_accept_weights = accept_then_interrupt
     with pytest.raises(KeyboardInterrupt):
         run_one_round(0, learners)
-    assert [learner.value for learner in learners] == [1, 1, 1, 1]
+    assert [learner.value for learner in learners] == [0, 0, 0, 0]  # as before the round, which has no Result
 
 
 def test_an_interrupt_while_testing_leaves_every_learner_unchanged():

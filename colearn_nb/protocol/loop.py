@@ -11,21 +11,33 @@ from typing import Any
 from .checks import check_n_learners, check_n_rounds, check_on_error, check_round_index, check_vote_threshold
 from .interface import MachineLearningInterface
 from .results import Result, Results
-from .round import blame, run_one_round
+from .round import AcceptFailed, accept_or_roll_back, blame, run_one_round
 
 
 def set_equal_weights(learners: Sequence[MachineLearningInterface]) -> None:
-    """Give every learner the first learner's weights; refuses before any learner changed."""
+    """Give every learner the first learner's weights, or refuse, naming the learner, with none changed.
+
+    Every learner's ``check_weights`` runs first; a learner whose accept still fails (its check let
+    the weights through) is named too, after every learner was rolled back (``accept_or_roll_back``).
+    """
     check_n_learners(learners)
     weights = learners[0].mli_get_current_weights()
     for i, learner in enumerate(learners[1:], start=1):
         try:
             learner.check_weights(weights)
-        except ValueError as exc:
-            raise ValueError(f"learners: learner {i} has a different model from learner 0 ({exc}); "
-                             "every learner needs the same architecture") from exc
-    for learner in learners[1:]:
-        learner.mli_accept_weights(weights)
+        except Exception as exc:  # a check raising KeyError or TypeError means the same as ValueError
+            raise ValueError(f"learners: learner {i} has a different model from learner 0 ({_why(exc)}); "
+                             "every learner needs the same architecture; no learner was changed") from exc
+    try:
+        accept_or_roll_back(learners, weights, indices=range(1, len(learners)))
+    except AcceptFailed as failed:
+        raise ValueError(f"learners: learner {failed.learner_index} failed to take learner 0's weights "
+                         f"({_why(failed.cause)}); {failed.rollback}; every learner needs the same "
+                         "architecture") from failed.cause
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def initial_result(learners: Sequence[MachineLearningInterface]) -> Result:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+import numbers
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ class Result:
     test_scores: list[float] = field(default_factory=list)
     training_summaries: list[Any] = field(default_factory=list)
     block_proposer: int | None = None
-    errors: list[str] = field(default_factory=list)  # learners that failed to test and abstained
+    errors: list[str] = field(default_factory=list)  # why learners abstained, or why a proposal was refused
 
     def __repr__(self) -> str:
         return (f"Result(proposer={self.block_proposer}, accepted={self.vote}, "
@@ -124,12 +125,30 @@ class Results:
 
     @classmethod
     def from_dict(cls, d: dict) -> Results:
-        """Inverse of ``to_dict``."""
-        return cls(data=[Result(**r) for r in d["data"]])
+        """Inverse of ``to_dict``: checks every value's type; ``None`` is read as NaN where a score is due.
+
+        >>> Results.from_dict({"data": [{"vote": True, "votes": [True], "vote_scores": [None],
+        ...                              "test_scores": [0.5]}]}).data[0].vote_scores
+        [nan]
+        >>> Results.from_dict({"data": [{"vote": True, "votes": ["yes"], "vote_scores": [0.5],
+        ...                              "test_scores": [0.5]}]})
+        Traceback (most recent call last):
+        ValueError: round 0: votes[0]: got 'yes'; expected true, false or null
+        """
+        if not isinstance(d, dict) or not isinstance(d.get("data"), list):
+            raise ValueError(f"data: got {type(d).__name__} without a 'data' list; expected the dict "
+                             "made by Results.to_dict")
+        data = [_result_from_dict(round_index, r) for round_index, r in enumerate(d["data"])]
+        for round_index, result in enumerate(data[1:], start=1):
+            if len(result.votes) != len(data[0].votes):
+                raise ValueError(f"round {round_index}: votes: got {len(result.votes)} learners; expected "
+                                 f"{len(data[0].votes)}, as in round 0")
+        return cls(data=data)
 
     def save(self, path: str | Path) -> None:
-        """Write the results as readable JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=str))
+        """Write the results as strict JSON: NaN and infinities as ``null`` (read back as NaN by ``load``)."""
+        Path(path).write_text(json.dumps(_strict_json(self.to_dict()), indent=1, allow_nan=False,
+                                         default=str))
 
     def to_csv(self, path: str | Path) -> None:
         """Write one row per round and learner: round, learner, proposer, accepted, vote and both scores."""
@@ -144,12 +163,93 @@ class Results:
 
     @classmethod
     def load(cls, path: str | Path) -> Results:
-        """Read results written by ``save``."""
+        """Read results written by ``save`` (older files with bare ``NaN`` too); refuse wrong types."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"path: {str(path)!r} is not a results file written by Results.save "
                              f"({exc})") from exc
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` and numpy-like scalars as Python ones, for strict JSON."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if type(value).__name__ == "bool_":  # numpy's bool, which is no bool
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _scores(where: str, name: str, values: Any) -> list[float]:
+    """A list of scores: numbers, or ``None`` (a NaN written by ``save``) read as NaN."""
+    if not isinstance(values, list):
+        raise ValueError(f"{where}: {name}: got {values!r}; expected a list of numbers (null for NaN)")
+    for i, value in enumerate(values):
+        if value is not None and not _is_number(value):
+            raise ValueError(f"{where}: {name}[{i}]: got {value!r}; expected a number or null (NaN)")
+    return [math.nan if value is None else float(value) for value in values]
+
+
+def _summaries(where: str, values: Any) -> list[Any]:
+    """Training summaries: free-form, except that a privacy budget holds numbers (``None`` read as NaN)."""
+    if not isinstance(values, list):
+        raise ValueError(f"{where}: training_summaries: got {values!r}; expected a list")
+    keys = ("target_epsilon", "consumed_epsilon", "target_delta", "consumed_delta")
+    summaries = []
+    for i, summary in enumerate(values):
+        if isinstance(summary, dict) and "dp_budget" in summary:
+            name, budget = f"training_summaries[{i}]['dp_budget']", summary["dp_budget"]
+            if not isinstance(budget, dict) or not all(key in budget for key in keys):
+                raise ValueError(f"{where}: {name}: got {budget!r}; expected a dict with {', '.join(keys)}")
+            scores = _scores(where, name, [budget[key] for key in keys])
+            summary = {**summary, "dp_budget": {**budget, **dict(zip(keys, scores, strict=True))}}
+        summaries.append(summary)
+    return summaries
+
+
+def _result_from_dict(round_index: int, r: Any) -> Result:
+    """One ``Result`` from ``asdict`` data, each field checked; an error names the round and the field."""
+    where = f"round {round_index}"
+    if not isinstance(r, dict):
+        raise ValueError(f"{where}: got {type(r).__name__}; expected a dict of Result fields")
+    unknown = sorted(set(r) - {f.name for f in fields(Result)})
+    if unknown:
+        raise ValueError(f"{where}: unknown fields {unknown}; expected only Result's fields")
+    vote, votes, proposer = r.get("vote", False), r.get("votes", []), r.get("block_proposer")
+    if not isinstance(vote, bool):
+        raise ValueError(f"{where}: vote: got {vote!r}; expected true or false")
+    if not isinstance(votes, list):
+        raise ValueError(f"{where}: votes: got {votes!r}; expected a list of true, false or null")
+    for i, each in enumerate(votes):
+        if each is not None and not isinstance(each, bool):
+            raise ValueError(f"{where}: votes[{i}]: got {each!r}; expected true, false or null")
+    vote_scores = _scores(where, "vote_scores", r.get("vote_scores", []))
+    test_scores = _scores(where, "test_scores", r.get("test_scores", []))
+    if not len(votes) == len(vote_scores) == len(test_scores):
+        raise ValueError(f"{where}: votes, vote_scores and test_scores: got {len(votes)}, {len(vote_scores)} "
+                         f"and {len(test_scores)} entries; expected one per learner in each")
+    if proposer is not None and not (isinstance(proposer, int) and not isinstance(proposer, bool)
+                                     and 0 <= proposer < len(votes)):
+        raise ValueError(f"{where}: block_proposer: got {proposer!r}; expected null (no proposal) or a "
+                         f"learner's index, an integer in [0, {len(votes) - 1}]")
+    errors = r.get("errors", [])
+    if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+        raise ValueError(f"{where}: errors: got {errors!r}; expected a list of strings")
+    return Result(vote=vote, votes=list(votes), vote_scores=vote_scores, test_scores=test_scores,
+                  training_summaries=_summaries(where, r.get("training_summaries", [])),
+                  block_proposer=proposer, errors=list(errors))
 
 
 def _fmt(x: Any) -> str:

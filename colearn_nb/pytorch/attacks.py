@@ -5,13 +5,19 @@ Each wraps any ``MachineLearningInterface`` and changes one thing: what it propo
 or how it votes (``AlwaysNoVoter``, ``AlwaysYesVoter``). Wrappers stack, e.g.
 ``AlwaysYesVoter(RandomWeightsProposer(learner))`` proposes garbage and approves everything.
 
+The two proposers change the weights themselves, so they need weights they can compute with: torch
+tensors, numpy arrays, Python numbers, or dicts, lists and tuples of them (a ``PytorchLearner``'s state
+dict, notebook 06's numpy arrays). Only floating-point entries change; the rest are kept as they are.
+Anything else (e.g. a scikit-learn model object as the weights) is refused with a ``ValueError``.
+
 Taught in notebook 09.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..protocol.checks import check_int, check_number
@@ -58,6 +64,61 @@ class BadActor(MachineLearningInterface):
         self.learner.check_weights(weights)
 
 
+WEIGHT_KINDS = ("torch tensors, numpy arrays, numbers (strings and None are kept), or dicts, lists and "
+                "tuples of them (e.g. a state dict or a list of numpy arrays)")
+
+
+def _is_float(leaf: Any) -> bool:
+    """Whether ``leaf`` is a floating-point tensor, array or number (the entries an attack changes)."""
+    if isinstance(leaf, torch.Tensor):
+        return leaf.is_floating_point()
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        return np.issubdtype(leaf.dtype, np.floating)
+    return isinstance(leaf, float)
+
+
+def _is_leaf(value: Any) -> bool:
+    return isinstance(value, (torch.Tensor, np.ndarray, np.generic, int, float, str, bytes)) or value is None
+
+
+def _map_weights(wrapper: str, change: Callable[..., Any], keep: Callable[[Any], Any], first: Any,
+                 *others: Any, path: str = "weights") -> Any:
+    """Walk ``first`` (and ``others``, shaped alike): ``change`` the float entries, ``keep`` the rest.
+
+    Raises ``ValueError`` naming ``wrapper``, where it is and the type found when it meets something else.
+    """
+    if isinstance(first, dict):
+        for other in others:
+            if not isinstance(other, dict) or other.keys() != first.keys():
+                raise ValueError(f"{wrapper}: {path}: the proposal's keys differ from the current weights'; "
+                                 "expected weights shaped alike")
+        return {key: _map_weights(wrapper, change, keep, value, *(o[key] for o in others),
+                                  path=f"{path}[{key!r}]") for key, value in first.items()}
+    if isinstance(first, (list, tuple)):
+        for other in others:
+            if not isinstance(other, (list, tuple)) or len(other) != len(first):
+                raise ValueError(f"{wrapper}: {path}: the proposal and the current weights have different "
+                                 "entries; expected weights shaped alike")
+        mapped = [_map_weights(wrapper, change, keep, value, *(o[i] for o in others), path=f"{path}[{i}]")
+                  for i, value in enumerate(first)]
+        return tuple(mapped) if isinstance(first, tuple) else mapped
+    if not _is_leaf(first):
+        raise ValueError(f"{wrapper}: {path}: got {type(first).__name__}; expected {WEIGHT_KINDS}; "
+                         "this wrapper cannot change such weights")
+    return change(first, *others) if _is_float(first) else keep(first)
+
+
+def check_attackable(wrapper: str, weights: Any) -> None:
+    """Raise ``ValueError`` (naming ``wrapper``, the type) where ``weights`` hold what it cannot change."""
+    _map_weights(wrapper, lambda leaf: leaf, lambda leaf: leaf, weights)
+
+
+def _copy(leaf: Any) -> Any:
+    if isinstance(leaf, (torch.Tensor, np.ndarray)):
+        return leaf.clone() if isinstance(leaf, torch.Tensor) else leaf.copy()
+    return leaf
+
+
 def _summary(attack: str, honest: Weights | None = None) -> dict[str, Any]:
     summary = dict(honest.training_summary) if honest and isinstance(honest.training_summary, dict) else {}
     summary["attack"] = attack
@@ -65,7 +126,7 @@ def _summary(attack: str, honest: Weights | None = None) -> dict[str, Any]:
 
 
 class RandomWeightsProposer(BadActor):
-    """Proposes random weights: every float tensor drawn from a normal distribution with std ``scale``."""
+    """Proposes random weights: every float entry drawn from a normal distribution with std ``scale``."""
 
     attack = "random weights"
 
@@ -73,12 +134,23 @@ class RandomWeightsProposer(BadActor):
         super().__init__(learner)
         self.scale = check_number("scale", scale, 0, low_open=True, hint=" (the std of the random weights)")
         self.generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        check_attackable(type(self).__name__, learner.mli_get_current_weights().weights)
+
+    def _random_like(self, leaf: Any) -> Any:
+        """Normal noise with std ``scale``, of ``leaf``'s shape, type and dtype."""
+        if isinstance(leaf, torch.Tensor):
+            noise = torch.randn(leaf.shape, generator=self.generator) * self.scale
+            return noise.to(leaf.dtype).to(leaf.device)
+        drawn = torch.randn(np.shape(leaf), generator=self.generator, dtype=torch.float64) * self.scale
+        if isinstance(leaf, float):
+            return float(drawn)
+        return np.asarray(drawn.numpy(), dtype=leaf.dtype) if isinstance(leaf, np.ndarray) \
+            else leaf.dtype.type(drawn.item())
 
     def mli_propose_weights(self) -> Weights:
-        """Random tensors shaped like the current weights; does not train."""
+        """Random weights shaped like the current ones (floats only; other entries copied); does not train."""
         current = self.learner.mli_get_current_weights().weights
-        garbage = {key: (torch.randn(t.shape, generator=self.generator) * self.scale).to(t.dtype)
-                   if t.is_floating_point() else t.clone() for key, t in current.items()}
+        garbage = _map_weights(type(self).__name__, self._random_like, _copy, current)
         return Weights(weights=garbage, training_summary=_summary(self.attack))
 
 
@@ -91,13 +163,20 @@ class SignFlipProposer(BadActor):
         super().__init__(learner)
         self.scale = check_number("scale", scale, 0, low_open=True,
                                   hint=" (how far to push against the update)")
+        check_attackable(type(self).__name__, learner.mli_get_current_weights().weights)
+
+    def _flip(self, trained: Any, current: Any) -> Any:
+        """``current - scale * (trained - current)``, of ``trained``'s type and dtype."""
+        flipped = current - self.scale * (trained - current)
+        if isinstance(trained, np.ndarray):
+            return np.asarray(flipped, dtype=trained.dtype)
+        return trained.dtype.type(flipped) if isinstance(trained, np.generic) else flipped
 
     def mli_propose_weights(self) -> Weights:
-        """The honest proposal, pushed the other way."""
+        """The honest proposal, pushed the other way (floats only; other entries as proposed)."""
         current = self.learner.mli_get_current_weights().weights
         honest = self.learner.mli_propose_weights()
-        flipped = {key: current[key] - self.scale * (t - current[key]) if t.is_floating_point() else t
-                   for key, t in honest.weights.items()}
+        flipped = _map_weights(type(self).__name__, self._flip, lambda leaf: leaf, honest.weights, current)
         return Weights(weights=flipped, training_summary=_summary(self.attack, honest))
 
 

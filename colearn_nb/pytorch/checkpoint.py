@@ -7,18 +7,28 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from ..protocol.interface import Weights
 from ..protocol.results import Results
 
-FORMAT = "colearn_nb checkpoint 1"
+FORMAT = "colearn_nb checkpoint 2"
+# numpy arrays and scalars of bools and numbers (e.g. a scikit-learn learner's weights), nothing else:
+# the functions numpy pickles them with, np.ndarray, np.dtype and its classes (numpy >= 1.25)
+NUMPY_GLOBALS: list[Any] = list(dict.fromkeys([
+    np.zeros(1).__reduce__()[0], np.float64(0).__reduce__()[0], np.ndarray, np.dtype,
+    *(type(np.dtype(code)) for code in "?bhilqBHILQefdgFDG")]))
 
 
 def save_checkpoint(path: str | Path, learners: Sequence, results: Results) -> None:
     """Write learners' states (model, optimizer, vote score, shuffling), torch's RNG state and ``results``.
 
     The next round to run is ``len(results) - 1`` (``results`` starts with the initial result).
+    Loaders without a generator of their own (e.g. a plain ``DataLoader``) shuffle with torch's
+    global RNG, which is saved too.
     """
     for i, learner in enumerate(learners):
         if not hasattr(learner, "state_dict"):
@@ -29,28 +39,45 @@ def save_checkpoint(path: str | Path, learners: Sequence, results: Results) -> N
                 "torch_rng": torch.get_rng_state(), "results": json.dumps(results.to_dict())}, path)
 
 
+def _read(path: str | Path) -> tuple[dict, Results]:
+    """The checkpoint at ``path`` and its results; only tensors, plain data and numpy arrays are unpickled."""
+    try:
+        with torch.serialization.safe_globals(NUMPY_GLOBALS):
+            saved = torch.load(path, weights_only=True)
+        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+            found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
+            raise ValueError(f"format: got {found!r}; expected {FORMAT!r}")
+        if not isinstance(saved["learners"], list) or not isinstance(saved["torch_rng"], torch.Tensor):
+            raise ValueError("learners or torch_rng: got other types; expected a list and a tensor")
+        return saved, Results.from_dict(json.loads(saved["results"]))
+    except Exception as exc:
+        raise ValueError(f"path: {str(path)!r} is not a colearn_nb checkpoint this version reads ({exc}); "
+                         "nothing was changed") from exc
+
+
+def _check_learner(learner: Any, state: Any) -> None:
+    """Raise when ``state`` does not fit ``learner``: its ``check_state_dict``, else ``check_weights``."""
+    if callable(getattr(learner, "check_state_dict", None)):
+        learner.check_state_dict(state)
+    elif isinstance(state, dict) and "model" in state:
+        learner.check_weights(Weights(weights=state["model"]))
+
+
 def load_checkpoint(path: str | Path, learners: Sequence) -> Results:
     """Restore ``learners`` from ``path`` (never unpickling arbitrary objects) and return the saved results.
 
     Every check runs before any learner changes: a corrupt or mismatched file changes nothing.
     """
-    try:
-        saved = torch.load(path, weights_only=True)
-        if saved.get("format") != FORMAT:
-            raise ValueError(f"format {saved.get('format')!r}")
-        results = Results.from_dict(json.loads(saved["results"]))
-    except Exception as exc:
-        raise ValueError(f"path: {str(path)!r} is not a colearn_nb checkpoint ({exc}); "
-                         "nothing was changed") from exc
+    saved, results = _read(path)
     if len(saved["learners"]) != len(learners):
         raise ValueError(f"learners: the checkpoint holds {len(saved['learners'])} learners "
                          f"but {len(learners)} were given; nothing was changed")
     for i, (learner, state) in enumerate(zip(learners, saved["learners"], strict=True)):
         try:
-            learner.check_weights(type(learner.mli_get_current_weights())(weights=state["model"]))
-        except ValueError as exc:
-            raise ValueError(f"learner {i}: the checkpoint does not fit ({exc}); "
-                             "nothing was changed") from exc
+            _check_learner(learner, state)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"learner {i}: the checkpoint does not fit ({exc}); build the learners as "
+                             "when saving; nothing was changed") from exc
     for learner, state in zip(learners, saved["learners"], strict=True):
         learner.load_state_dict(state)
     torch.set_rng_state(saved["torch_rng"])

@@ -20,14 +20,64 @@ from .privacy import DiffPrivConfig, PrivateTraining
 StateDict = dict[str, torch.Tensor]
 
 
+def _length(loader: Iterable) -> int | None:
+    """The number of batches of ``loader``, or None when it has no length (e.g. over an IterableDataset)."""
+    if not hasattr(loader, "__len__"):
+        return None
+    try:
+        return len(cast(Sized, loader))
+    except TypeError:  # a DataLoader over an IterableDataset has __len__ but no length
+        return None
+
+
 def _check_loader(name: str, loader: Iterable | None, required: bool = True) -> None:
     if loader is None:
         if required:
             raise ValueError(f"{name}: got None; "
                              "pass a DataLoader (or any iterable of (inputs, labels) batches)")
         return
-    if hasattr(loader, "__len__") and len(cast(Sized, loader)) == 0:
+    if _length(loader) == 0:
         raise ValueError(f"{name}: the loader is empty (0 batches); give this learner some data")
+
+
+def _check_scheduler(scheduler: object, optimizer: torch.optim.Optimizer) -> None:
+    if scheduler is None:
+        return
+    kinds = torch.optim.lr_scheduler
+    if not isinstance(scheduler, kinds.LRScheduler) or isinstance(scheduler, kinds.ReduceLROnPlateau):
+        raise ValueError(f"scheduler: got {type(scheduler).__name__}; expected a torch.optim.lr_scheduler "
+                         "stepped without a metric (e.g. StepLR), or None")
+    if scheduler.optimizer is not optimizer:
+        raise ValueError("scheduler: got a scheduler of another optimizer; expected one built on this "
+                         "learner's optimizer, e.g. StepLR(optimizer, step_size=10)")
+
+
+def _tied_names(model: torch.nn.Module) -> dict[str, str]:
+    """Each state-dict name of a tensor listed before under another name (tied), with that first name."""
+    first: dict[int, str] = {}
+    tied = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if isinstance(tensor, torch.Tensor) and first.setdefault(id(tensor), name) != name:
+            tied[name] = first[id(tensor)]
+    return tied
+
+
+def _describe_groups(groups: list[list[list[int]]]) -> str:
+    return f"{len(groups)} parameter group(s) of {[len(group) for group in groups]} parameters"
+
+
+def _layout_difference(key: str, saved: object, own: object) -> str:
+    """What differs between a saved layout entry and the learner's own, as "name: got X; expected Y"."""
+    if key == "param_groups":
+        saved_groups, own_groups = cast(list, saved), cast(list, own)
+        if _describe_groups(saved_groups) != _describe_groups(own_groups):
+            return (f"optimizer: got {_describe_groups(saved_groups)} in the checkpoint; "
+                    f"expected {_describe_groups(own_groups)}, as this learner's optimizer has")
+        return ("optimizer: got other parameter shapes in the checkpoint's parameter groups; "
+                "expected those of this learner's optimizer")
+    what = {"optimizer": "optimizer type", "scheduler": "scheduler type",
+            "loader_generators": "loaders with their own generator"}[key]
+    return f"{what}: got {saved!r} in the checkpoint; expected {own!r}, as this learner has"
 
 
 class PytorchLearner(MachineLearningInterface):
@@ -36,6 +86,9 @@ class PytorchLearner(MachineLearningInterface):
     Scores come from ``vote_criterion(outputs, labels)`` when given, else the mean
     ``criterion`` per sample; ``minimise_criterion`` says which direction is better.
     With ``diff_priv_config`` it trains with DP-SGD (needs opacus; see ``colearn_nb.pytorch.privacy``).
+    A ``scheduler`` (a ``torch.optim.lr_scheduler`` on ``optimizer``) steps once after each proposal's
+    training, so its epochs count this learner's proposals; a DP learner out of budget does not train
+    and does not step it. Tied parameters (one tensor under two names) stay tied in every weights copy.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
@@ -44,7 +97,8 @@ class PytorchLearner(MachineLearningInterface):
                  criterion: Callable | None = None, minimise_criterion: bool = True,
                  vote_criterion: Callable[[torch.Tensor, torch.Tensor], float] | None = None,
                  num_train_batches: int | None = None, num_test_batches: int | None = None,
-                 diff_priv_config: DiffPrivConfig | None = None):
+                 diff_priv_config: DiffPrivConfig | None = None,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None):
         if criterion is None:
             raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
         check_batches("num_train_batches", num_train_batches)
@@ -52,14 +106,17 @@ class PytorchLearner(MachineLearningInterface):
         _check_loader("train_loader", train_loader)
         _check_loader("vote_loader", vote_loader)
         _check_loader("test_loader", test_loader, required=False)
+        _check_scheduler(scheduler, optimizer)
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        self._tied = _tied_names(self.model)
         self.privacy: PrivateTraining | None = None
         # DP-SGD: a private optimizer and a Poisson-sampling loader over the data
         if diff_priv_config is not None:
             self.privacy = PrivateTraining(self.model, optimizer, train_loader, diff_priv_config)
             optimizer, train_loader = self.privacy.optimizer, self.privacy.loader
         self.optimizer, self.criterion, self.vote_criterion = optimizer, criterion, vote_criterion
+        self.scheduler = scheduler
         self.train_loader, self.vote_loader, self.test_loader = train_loader, vote_loader, test_loader
         self.need_reset_optimizer, self.minimise_criterion = need_reset_optimizer, minimise_criterion
         self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
@@ -73,7 +130,12 @@ class PytorchLearner(MachineLearningInterface):
 
     # -- weights ---------------------------------------------------------------------------
     def _state_copy(self) -> StateDict:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        """A copy of the model's state dict; tied names share one copied tensor, as in the model."""
+        own = self.model.state_dict()
+        if not self._tied:
+            return {k: v.detach().clone() for k, v in own.items()}
+        copies = {k: v.detach().clone() for k, v in own.items() if k not in self._tied}
+        return {k: copies[self._tied.get(k, k)] for k in own}
 
     def check_weights(self, weights: Weights) -> None:
         """Raise ``ValueError`` naming the key and both shapes when ``weights`` do not fit the model."""
@@ -92,6 +154,9 @@ class PytorchLearner(MachineLearningInterface):
                                  "in the model; the learner's weights are unchanged")
 
     def _load(self, state: StateDict) -> None:
+        """Load ``state``; tied tensors take the value under their first name, as when swapped in."""
+        if self._tied:
+            state = {**state, **{alias: state[name] for alias, name in self._tied.items()}}
         self.model.load_state_dict(state)
 
     @contextmanager
@@ -166,29 +231,58 @@ class PytorchLearner(MachineLearningInterface):
         return new_score < self.vote_score if self.minimise_criterion else new_score > self.vote_score
 
     # -- checkpoints -------------------------------------------------------------------------
+    def _generators(self) -> list[tuple[str, torch.Generator]]:
+        """The loaders' own shuffling generators; a loader without one shuffles with torch's global RNG."""
+        loaders = [("train", self.train_loader), ("vote", self.vote_loader), ("test", self.test_loader)]
+        found = [(name, getattr(loader, "generator", None)) for name, loader in loaders]
+        return [(name, generator) for name, generator in found if isinstance(generator, torch.Generator)]
+
+    def _layout(self) -> dict:
+        """What a saved state must match: optimizer and scheduler types, parameter groups, generators."""
+        groups = [[list(p.shape) for p in group["params"]] for group in self.optimizer.param_groups]
+        return {"optimizer": type(self.optimizer).__name__, "param_groups": groups,
+                "scheduler": type(self.scheduler).__name__ if self.scheduler is not None else None,
+                "loader_generators": [name for name, _ in self._generators()]}
+
     def state_dict(self) -> dict:
-        """Model and optimizer state, current vote score and loader shuffling (tensors and plain data)."""
-        loaders = {name: loader.generator.get_state() for name, loader in self._loaders()
-                   if hasattr(loader, "generator")}
+        """Model, optimizer and scheduler state, vote score and loader shuffling (tensors and plain data)."""
         privacy_history = [list(step) for step in self.privacy.accountant.history] if self.privacy else []
         return {"model": self._state_copy(), "optimizer": self.optimizer.state_dict(),
-                "vote_score": self.vote_score, "loaders": loaders, "privacy_history": privacy_history}
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "layout": self._layout(), "vote_score": self.vote_score,
+                "loaders": {name: generator.get_state() for name, generator in self._generators()},
+                "privacy_history": privacy_history}
+
+    def check_state_dict(self, state: dict) -> None:
+        """Raise ``ValueError`` saying what differs when ``state`` (from ``state_dict``) does not fit."""
+        keys = {"model", "optimizer", "scheduler", "layout", "vote_score", "loaders"}
+        if not isinstance(state, dict) or not keys <= state.keys() or not isinstance(state["layout"], dict):
+            found = sorted(state.keys()) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"state: got {found}; expected a PytorchLearner.state_dict() with keys "
+                             f"{sorted(keys)} (saved by this colearn_nb version)")
+        self.check_weights(Weights(weights=state["model"]))
+        for key, own in self._layout().items():
+            if state["layout"].get(key) != own:
+                raise ValueError(_layout_difference(key, state["layout"].get(key), own))
+        for name, generator in self._generators():
+            saved = state["loaders"].get(name)
+            if not isinstance(saved, torch.Tensor) or saved.shape != generator.get_state().shape:
+                raise ValueError(f"loaders: the {name} loader's generator state is not a generator state; "
+                                 "expected one saved by PytorchLearner.state_dict()")
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` saved; checks the weights first so a mismatch changes nothing."""
-        self.check_weights(Weights(weights=state["model"]))
+        """Restore what ``state_dict`` saved; checks everything first so a mismatch changes nothing."""
+        self.check_state_dict(state)
         self._load(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.vote_score = state["vote_score"]
-        for name, loader in self._loaders():
-            if name in state["loaders"]:
-                loader.generator.set_state(state["loaders"][name])
+        for name, generator in self._generators():
+            generator.set_state(state["loaders"][name])
         if self.privacy is not None:  # the epsilon already spent stays spent
             self.privacy.accountant.history = [tuple(step) for step in state.get("privacy_history", [])]
         self._last_tested = (None, math.nan)
-
-    def _loaders(self):
-        return [("train", self.train_loader), ("vote", self.vote_loader), ("test", self.test_loader)]
 
     # -- the interface ----------------------------------------------------------------------
     def mli_propose_weights(self) -> Weights:
@@ -201,6 +295,8 @@ class PytorchLearner(MachineLearningInterface):
             self.reset_optimizer()
         with self._weights_swapped_in(proposal), self._quiet():  # training updates the copy in place
             summary = self.train()
+        if self.scheduler is not None:
+            self.scheduler.step()
         if self.privacy is not None:
             summary["dp_budget"] = self.privacy.budget()
         return Weights(weights=proposal, training_summary=summary)
@@ -220,8 +316,14 @@ class PytorchLearner(MachineLearningInterface):
                                vote=self.vote(vote_score))
 
     def mli_accept_weights(self, weights: Weights) -> None:
-        """Load ``weights``; the vote score already computed for them is reused, not tested again."""
+        """Load ``weights``; the vote score already computed for them is reused, not tested again.
+
+        Weights not just tested are scored first (swapped in), so a failure leaves the learner unchanged.
+        """
         self.check_weights(weights)
-        self._load(weights.weights)
         tested, score = self._last_tested
-        self.vote_score = score if tested is weights else self.test(self.vote_loader, "vote_loader")
+        if tested is not weights:
+            with self._weights_swapped_in(weights.weights):
+                score = self.test(self.vote_loader, "vote_loader")
+        self._load(weights.weights)
+        self.vote_score = score

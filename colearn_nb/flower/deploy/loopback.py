@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from ...protocol.checks import check_choice
+from ...protocol.checks import check_choice, check_vote_threshold
 from ...protocol.results import Results
 from ..environment import QUIET_ENVIRONMENT, require_flwr
+from ..server import check_counts
 from .credentials import TLSFiles, make_node_keys, make_tls_files
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,12 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
     >>> "n-learners = 3" in (app / "pyproject.toml").read_text()
     True
     """
+    check_counts(n_learners, n_rounds)
+    vote_threshold = check_vote_threshold(vote_threshold)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pyproject.toml").write_text(APP_TOML.format(
-        client_app=CLIENT_APP, n_learners=n_learners, n_rounds=n_rounds, vote_threshold=float(vote_threshold),
+        client_app=CLIENT_APP, n_learners=n_learners, n_rounds=n_rounds, vote_threshold=vote_threshold,
         seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
         results_path=Path(results_path).resolve().as_posix(), fast_polling=str(bool(fast_polling)).lower()))
     (directory / "README.md").write_text("Collective learning on MNIST: the apps live in "
