@@ -18,7 +18,7 @@ from colearn_nb import (
     run_one_round,
     set_equal_weights,
 )
-from colearn_nb.protocol.interface import weights_are_finite, weights_equal, weights_mismatch
+from colearn_nb.protocol.weights import weights_are_finite, weights_equal, weights_mismatch
 
 
 class NumpyLearner(MachineLearningInterface):

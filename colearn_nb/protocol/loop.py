@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .accept import AcceptFailed, accept_or_roll_back
 from .checks import check_n_learners, check_n_rounds, check_on_error, check_round_index, check_vote_threshold
 from .interface import MachineLearningInterface
 from .results import Result, Results
-from .round import AcceptFailed, accept_or_roll_back, blame, run_one_round
+from .round import blame, run_one_round
 
 
 def set_equal_weights(learners: Sequence[MachineLearningInterface]) -> None:
