@@ -369,3 +369,37 @@ def test_a_failed_accept_keeps_the_weights_and_vote_score():
     with pytest.raises(RuntimeError, match="the disk went away"):
         learner.mli_accept_weights(proposal)
     assert same(weights_of(learner), before) and learner.vote_score == vote_score
+
+
+# -- the layout's pieces on a user's own learners: run_rounds and its callbacks, the Dashboard, plots ------
+def test_run_rounds_live_plot_progress_bar_dashboard_and_plots_on_user_learners(tmp_path, capsys):
+    import io
+
+    from colearn_nb import (
+        Dashboard,
+        LivePlot,
+        ProgressBar,
+        plot_results,
+        plot_votes,
+        print_results,
+        run_rounds,
+        set_equal_weights,
+    )
+
+    torch.manual_seed(0)
+    frames, text = [], io.StringIO()
+    live = LivePlot(min_interval=0, max_share=1.0, on_frame=frames.append)
+    results = run_rounds(make_user_learners(), 4, on_round=[live, ProgressBar(4, file=text), print_results])
+    torch.manual_seed(0)
+    learners = make_user_learners()
+    set_equal_weights(learners)
+    by_hand = run(learners, Results([initial_result(learners)]), 0, 4)
+    assert results.data == by_hand.data and [r.block_proposer for r in results.data[1:]] == [0, 1, 2, 0]
+    assert len(frames) == 4 and frames[-1].startswith(b"\x89PNG") and "4/4" in text.getvalue()
+    assert capsys.readouterr().out.count("proposed") == 4
+    assert plot_results(results).axes and plot_votes(results).axes[0].images
+    results.save(tmp_path / "results.json")
+    assert Results.load(tmp_path / "results.json") == results
+    board = Dashboard(make_user_learners(), n_rounds=2)
+    assert board.step() and board.wait(timeout=60)
+    assert board.error is None and len(board.results) == 2
