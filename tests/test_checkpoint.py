@@ -1,4 +1,5 @@
 """Checkpoints: 10 rounds, save, a new process loads and runs 10 more equals 20 in one go."""
+import math
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,7 @@ import pytest
 import torch
 from conftest import make_learner
 
-from colearn_nb import Results, load_checkpoint, save_checkpoint
+from colearn_nb import Result, Results, load_checkpoint, save_checkpoint
 
 RUN = textwrap.dedent("""
     import sys
@@ -89,3 +90,13 @@ def test_load_state_dict_checks_everything_before_changing_anything():
         sgd.load_state_dict({"model": before})
     after = sgd.mli_get_current_weights().weights
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_checkpoint_keeps_results_with_nan_and_numpy_scores(tmp_path):
+    np = pytest.importorskip("numpy")
+    learners = [make_learner(seed=i) for i in range(2)]
+    results = Results([Result(True, [True, True], [np.float32(0.5), float("nan")], [0.25, float("inf")])])
+    save_checkpoint(tmp_path / "c.ckpt", learners, results)
+    loaded = load_checkpoint(tmp_path / "c.ckpt", learners)
+    assert loaded.data[0].vote_scores[0] == 0.5 and math.isnan(loaded.data[0].vote_scores[1])
+    assert math.isnan(loaded.data[0].test_scores[1]), "strict JSON, as Results.save: infinity stored as null"

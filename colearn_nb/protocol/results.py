@@ -145,10 +145,13 @@ class Results:
                                  f"{len(data[0].votes)}, as in round 0")
         return cls(data=data)
 
+    def to_json(self, indent: int | None = None) -> str:
+        """The results as strict JSON: NaN and infinities as ``null`` (read back as NaN by ``from_dict``)."""
+        return json.dumps(_strict_json(self.to_dict()), indent=indent, allow_nan=False, default=str)
+
     def save(self, path: str | Path) -> None:
-        """Write the results as strict JSON: NaN and infinities as ``null`` (read back as NaN by ``load``)."""
-        Path(path).write_text(json.dumps(_strict_json(self.to_dict()), indent=1, allow_nan=False,
-                                         default=str))
+        """Write ``to_json`` to ``path``; ``load`` reads it back."""
+        Path(path).write_text(self.to_json(indent=1))
 
     def to_csv(self, path: str | Path) -> None:
         """Write one row per round and learner: round, learner, proposer, accepted, vote and both scores."""

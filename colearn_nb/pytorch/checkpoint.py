@@ -36,7 +36,7 @@ def save_checkpoint(path: str | Path, learners: Sequence, results: Results) -> N
                             "only learners with state_dict/load_state_dict (e.g. PytorchLearner) "
                             "can be saved")
     torch.save({"format": FORMAT, "learners": [learner.state_dict() for learner in learners],
-                "torch_rng": torch.get_rng_state(), "results": json.dumps(results.to_dict())}, path)
+                "torch_rng": torch.get_rng_state(), "results": results.to_json()}, path)
 
 
 def _read(path: str | Path) -> tuple[dict, Results]:
