@@ -70,7 +70,7 @@ def test_checkpoints_refuse_arbitrary_pickles(tmp_path):
 def test_a_checkpoint_of_an_older_format_is_refused_saying_so(tmp_path):
     torch.save({"format": "colearn_nb checkpoint 1", "learners": [], "results": "{}"}, tmp_path / "old.ckpt")
     with pytest.raises(ValueError, match=r"format: got 'colearn_nb checkpoint 1'; expected 'colearn_nb "
-                                         r"checkpoint 2'\); nothing was changed"):
+                                         r"checkpoint 3'\); nothing was changed"):
         load_checkpoint(tmp_path / "old.ckpt", [make_learner(), make_learner()])
 
 

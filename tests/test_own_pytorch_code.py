@@ -23,6 +23,7 @@ from colearn_nb import (
     load_checkpoint,
     save_checkpoint,
 )
+from colearn_nb.pytorch import checkpoint
 
 
 class Net(nn.Module):
@@ -322,7 +323,7 @@ def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path, where):
         states[1]["coef"] = payload
     else:
         states[1]["coef"] = np.array([payload], dtype=object)
-    torch.save({"format": "colearn_nb checkpoint 2", "learners": states, "torch_rng": torch.get_rng_state(),
+    torch.save({"format": checkpoint.FORMAT, "learners": states, "torch_rng": torch.get_rng_state(),
                 "results": "{}"}, tmp_path / "evil.ckpt")
     with pytest.raises(ValueError, match="is not a colearn_nb checkpoint"):
         load_checkpoint(tmp_path / "evil.ckpt", learners)

@@ -8,11 +8,13 @@ Taught in notebook 12.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..protocol.interface import MachineLearningInterface, Weights
+from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
+from ..protocol.weights import weights_are_finite
 from .records import (
     bytes_to_state,
     record_to_weights,
@@ -85,6 +87,8 @@ class NodeLearner:
         if decided_round < 0:
             return
         pending_round = int(self.context.state[PENDING_ROUND_KEY]["round"]) if self.built.pending else -1
+        if pending_round == -1 and not bool(config["accepted"]):  # a rejected round it was not asked about
+            return
         if pending_round != decided_round:
             raise RuntimeError(f"learner {self.partition_id}: got the decision of round {decided_round} "
                                f"but awaits one for round {pending_round}; "
@@ -163,14 +167,19 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
 
     @app.train()
     def train(message: Message, context: Context) -> Message:
+        from flwr.app import ConfigRecord
+
         node = NodeLearner(context, make_learner, takes_run_config)
         node.apply_decision(message.content["colearn"])
         proposal = node.learner.mli_propose_weights()
-        scored = node.learner.mli_test_weights(proposal)
+        finite = weights_are_finite(proposal.weights)  # a diverged proposal is not tested (run_one_round)
+        scored = (node.learner.mli_test_weights(proposal) if finite
+                  else ProposedWeights(proposal, vote_score=math.nan, test_score=math.nan, vote=False))
         node.keep_pending(proposal, int(message.content["colearn"]["round"]))
         node.save()
         return _reply(message, weights=context.state[PENDING_KEY], scores=scores_to_record(scored),
-                      summary=summary_to_record(proposal.training_summary))
+                      summary=summary_to_record(proposal.training_summary),
+                      finite=ConfigRecord({"finite": finite}))
 
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:

@@ -3,7 +3,9 @@
 Per round two exchanges: ``train`` to the proposer (it proposes and scores its proposal),
 then ``evaluate`` to every other learner (each scores the proposal and votes). The decision
 travels with the next round's messages; after the last round an accepted proposal is sent
-as ``query.decide``. Learners are ordered by their node's ``partition-id``.
+as ``query.decide``. A proposal holding NaN or infinite weights is rejected untested, as in
+``run_one_round``: its voters then get the previous decision by ``query.decide``. Learners are
+ordered by their node's ``partition-id``.
 
 Taught in notebook 12.
 """
@@ -12,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.checks import check_int, check_n_rounds, check_vote_threshold
+from ..protocol.interface import ProposedWeights, Weights
 from ..protocol.results import Result, Results
-from ..protocol.round import LearnerError, is_accepted
+from ..protocol.round import LearnerError, is_accepted, refuse_non_finite
 from .records import record_to_scores, record_to_summary
 
 if TYPE_CHECKING:
@@ -113,7 +116,7 @@ def initial_scores(grid: Grid, nodes: Sequence[int], weights: ArrayRecord, timeo
     contents = {node: RecordDict({"weights": weights} if i else {}) for i, node in enumerate(nodes)}
     replies = exchange(grid, contents, "query.init", timeout, nodes)
     scores = [record_to_scores(replies[node].content["scores"]) for node in nodes]
-    return Result(vote=True, votes=[True] * len(nodes), vote_scores=[s["vote_score"] for s in scores],
+    return Result(vote=False, votes=[True] * len(nodes), vote_scores=[s["vote_score"] for s in scores],
                   test_scores=[s["test_score"] for s in scores])
 
 
@@ -131,6 +134,12 @@ def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_thresh
     proposer = round_index % len(nodes)
     proposal = exchange(grid, {nodes[proposer]: round_config(round_index, decision)}, "train", timeout, nodes,
                         round_index)[nodes[proposer]].content
+    summary, weights = record_to_summary(proposal["summary"]), Weights(proposal["weights"])
+    if not bool(proposal["finite"]["finite"]):  # as run_one_round: rejected untested, the reason kept
+        voters = {node: round_config(round_index, decision) for i, node in enumerate(nodes) if i != proposer}
+        exchange(grid, voters, "query.decide", timeout, nodes, round_index)  # the last decision, untold yet
+        return round_result(refuse_non_finite(weights, len(nodes), proposer, round_index), False, summary,
+                            proposer)
     contents = {}
     for i, node in enumerate(nodes):
         if i != proposer:
@@ -139,12 +148,18 @@ def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_thresh
     replies = exchange(grid, contents, "evaluate", timeout, nodes, round_index)
     scores = [record_to_scores((proposal if i == proposer else replies[node].content)["scores"])
               for i, node in enumerate(nodes)]
-    votes = [None if i == proposer else s["vote"] for i, s in enumerate(scores)]
-    accepted = is_accepted(votes, vote_threshold)
-    summary = record_to_summary(proposal["summary"])
-    return Result(vote=accepted, votes=votes, vote_scores=[s["vote_score"] for s in scores],
-                  test_scores=[s["test_score"] for s in scores],
-                  training_summaries=[summary] if summary is not None else [], block_proposer=proposer)
+    answers = [ProposedWeights(weights, s["vote_score"], s["test_score"],
+                               None if i == proposer else s["vote"]) for i, s in enumerate(scores)]
+    return round_result(answers, is_accepted([pw.vote for pw in answers], vote_threshold), summary, proposer)
+
+
+def round_result(answers: Sequence[ProposedWeights], accepted: bool, summary: Any, proposer: int) -> Result:
+    """The ``Result`` that ``collective_learning_round`` makes of the learners' answers."""
+    return Result(vote=accepted, votes=[pw.vote for pw in answers],
+                  vote_scores=[pw.vote_score for pw in answers],
+                  test_scores=[pw.test_score for pw in answers],
+                  training_summaries=[summary] if summary is not None else [], block_proposer=proposer,
+                  errors=[pw.error for pw in answers if pw.error])
 
 
 def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,

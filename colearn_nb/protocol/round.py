@@ -41,9 +41,9 @@ def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface]
     with every learner unchanged, or with ``on_error="abstain"`` counts as a no vote.
     A proposal holding a NaN or an infinity is rejected untested, every vote no, the reason in
     the proposer's ``error``. An accepted proposal is accepted by every learner, those that
-    abstained too (``on_error`` covers testing only), so all end on the same weights; if any
-    accept fails (an error, Ctrl-C), every learner gets its weights back (``accept_everywhere``)
-    and the error is raised.
+    abstained too, so all end on the same weights; if any accept fails (an error, Ctrl-C), every
+    learner gets its weights back (``accept_everywhere``) and the error is raised, or with
+    ``on_error="abstain"`` the proposal counts as rejected, the error kept in that learner's ``error``.
     """
     check_round_index(round_index)
     check_n_learners(learners)
@@ -61,7 +61,7 @@ def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface]
 
     vote = is_accepted([pw.vote for pw in proposed_weights_list], vote_threshold)
     if vote:
-        accept_everywhere(learners, proposal, round_index)
+        vote = accept_everywhere_or_abstain(learners, proposal, round_index, on_error, proposed_weights_list)
     return proposed_weights_list, vote
 
 
@@ -96,6 +96,25 @@ def score_proposal(learner: MachineLearningInterface, learner_index: int, propos
             raise
         return ProposedWeights(weights=proposal, vote_score=math.nan, test_score=math.nan, vote=False,
                                error=str(exc))
+
+
+def accept_everywhere_or_abstain(learners: Sequence[MachineLearningInterface], proposal: Weights,
+                                 round_index: int, on_error: str, answers: Sequence[ProposedWeights]) -> bool:
+    """``accept_everywhere``; with ``on_error="abstain"`` a learner's failure rejects the proposal instead.
+
+    Returns whether the proposal was accepted; a rejection keeps the error in the learner's answer.
+    A rollback that did not restore every learner is raised whatever ``on_error`` says.
+    """
+    try:
+        accept_everywhere(learners, proposal, round_index)
+    except LearnerError as exc:
+        cause = exc.__context__
+        if on_error == "raise" or not isinstance(cause, AcceptFailed) or cause.not_restored:
+            raise
+        answer = answers[exc.learner_index]
+        answer.error = f"{answer.error}; then {exc}" if answer.error else str(exc)
+        return False
+    return True
 
 
 def accept_everywhere(learners: Sequence[MachineLearningInterface], proposal: Weights,

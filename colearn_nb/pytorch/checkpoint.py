@@ -15,7 +15,7 @@ import torch
 from ..protocol.interface import Weights
 from ..protocol.results import Results
 
-FORMAT = "colearn_nb checkpoint 2"
+FORMAT = "colearn_nb checkpoint 3"
 # numpy arrays and scalars of bools and numbers (e.g. a scikit-learn learner's weights), nothing else:
 # the functions numpy pickles them with, np.ndarray, np.dtype and its classes (numpy >= 1.25)
 NUMPY_GLOBALS: list[Any] = list(dict.fromkeys([

@@ -16,6 +16,7 @@ import torch
 from ..protocol.checks import check_batches
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 from .privacy import DiffPrivConfig, PrivateTraining
+from .streams import TrainingStream
 
 StateDict = dict[str, torch.Tensor]
 
@@ -89,6 +90,9 @@ class PytorchLearner(MachineLearningInterface):
     A ``scheduler`` (a ``torch.optim.lr_scheduler`` on ``optimizer``) steps once after each proposal's
     training, so its epochs count this learner's proposals; a DP learner out of budget does not train
     and does not step it. Tied parameters (one tensor under two names) stay tied in every weights copy.
+    Training draws its randomness (Dropout, shuffling by loaders without a generator, DP noise) from
+    a ``TrainingStream`` seeded by ``seed``, by default derived from torch's random state when the
+    learner is built: proposals then do not depend on other learners in the process (see ``streams``).
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
@@ -98,7 +102,7 @@ class PytorchLearner(MachineLearningInterface):
                  vote_criterion: Callable[[torch.Tensor, torch.Tensor], float] | None = None,
                  num_train_batches: int | None = None, num_test_batches: int | None = None,
                  diff_priv_config: DiffPrivConfig | None = None,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None):
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, seed: int | None = None):
         if criterion is None:
             raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
         check_batches("num_train_batches", num_train_batches)
@@ -108,6 +112,7 @@ class PytorchLearner(MachineLearningInterface):
         _check_loader("test_loader", test_loader, required=False)
         _check_scheduler(scheduler, optimizer)
         self.device = torch.device(device)
+        self.stream = TrainingStream(seed, self.device)
         self.model = model.to(self.device)
         self._tied = _tied_names(self.model)
         self.privacy: PrivateTraining | None = None
@@ -251,16 +256,17 @@ class PytorchLearner(MachineLearningInterface):
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "layout": self._layout(), "vote_score": self.vote_score,
                 "loaders": {name: generator.get_state() for name, generator in self._generators()},
-                "privacy_history": privacy_history}
+                "training_stream": self.stream.state_dict(), "privacy_history": privacy_history}
 
     def check_state_dict(self, state: dict) -> None:
         """Raise ``ValueError`` saying what differs when ``state`` (from ``state_dict``) does not fit."""
-        keys = {"model", "optimizer", "scheduler", "layout", "vote_score", "loaders"}
+        keys = {"model", "optimizer", "scheduler", "layout", "vote_score", "loaders", "training_stream"}
         if not isinstance(state, dict) or not keys <= state.keys() or not isinstance(state["layout"], dict):
             found = sorted(state.keys()) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"state: got {found}; expected a PytorchLearner.state_dict() with keys "
                              f"{sorted(keys)} (saved by this colearn_nb version)")
         self.check_weights(Weights(weights=state["model"]))
+        self.stream.check_state_dict(state["training_stream"])
         for key, own in self._layout().items():
             if state["layout"].get(key) != own:
                 raise ValueError(_layout_difference(key, state["layout"].get(key), own))
@@ -278,6 +284,7 @@ class PytorchLearner(MachineLearningInterface):
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.vote_score = state["vote_score"]
+        self.stream.load_state_dict(state["training_stream"])
         for name, generator in self._generators():
             generator.set_state(state["loaders"][name])
         if self.privacy is not None:  # the epsilon already spent stays spent
@@ -293,8 +300,8 @@ class PytorchLearner(MachineLearningInterface):
                            training_summary=self.privacy.refusal_summary(self.num_train_batches))
         if self.need_reset_optimizer:
             self.reset_optimizer()
-        with self._weights_swapped_in(proposal), self._quiet():  # training updates the copy in place
-            summary = self.train()
+        with self._weights_swapped_in(proposal), self._quiet(), self.stream.next_proposal():
+            summary = self.train()  # updates the copy in place
         if self.scheduler is not None:
             self.scheduler.step()
         if self.privacy is not None:

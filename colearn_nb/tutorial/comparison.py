@@ -243,6 +243,17 @@ def _run_federated(setup: Setup, n_fed_rounds: int) -> Curve:
     return batches, scores
 
 
+def _check_tensor_loaders(loaders: Sequence[LearnerLoaders]) -> None:
+    """Refuse loaders other than the kit's: the pooled model and the shared shuffles need their tensors."""
+    for i, part in enumerate(loaders):
+        for kind in ("train", "vote", "test"):
+            loader = getattr(part, kind, None)
+            if not isinstance(loader, TensorLoader):
+                raise ValueError(f"loaders: learner {i}'s {kind} loader is a {type(loader).__name__}; "
+                                 "expected the kit's loaders, e.g. learner_loaders(your_train_dataset, "
+                                 "your_test_dataset, n_learners) (the pooled baseline pools their tensors)")
+
+
 def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_threshold: float = 0.5,
                    learning_rate: float | None = None, num_train_batches: int | None = None,
                    make_model: Callable[[], torch.nn.Module] | None = None, seed: int = 0,
@@ -279,6 +290,7 @@ def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_t
     [0, 2, 4]
     """
     check_n_learners(loaders)
+    _check_tensor_loaders(loaders)
     check_n_rounds(n_rounds, minimum=1)
     check_vote_threshold(vote_threshold)
     check_batches("num_train_batches", num_train_batches)
