@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from exc
     print(f"\n{results.n_accepted} proposals accepted, {results.n_rejected} rejected; results and plots in "
           f"{args.output_dir}/")
-    print(f"Final mean test accuracy: {results.mean_test_scores[-1]:.4f}")
+    print(f"Final mean test accuracy of the shared model: {results.shared_model_scores[-1]:.4f}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "colearn-nb-browser-test"
 STEP_TIMEOUT_MS = 60_000
+NOTEBOOK_TIMEOUT_MS = 600_000  # every cell of notebook 07: about a minute idle, several on a loaded machine
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
 if not Path(CHROMIUM).exists():
@@ -154,18 +155,22 @@ def chromium_page(profile_dir: Path):
             context.close()
 
 
-def round_number(page) -> int:
+def rounds_run(page) -> int:
+    """Rounds run as the status line shows them: 0 at the start, k + 1 at "Round k" (``round_index`` k)."""
     text = page.locator(".colearn-status").last.inner_text(timeout=STEP_TIMEOUT_MS)
+    if text.startswith("Start:"):
+        return 0
     match = re.match(r"Round (\d+)", text)
     assert match, f"unexpected status line {text!r}"
-    return int(match.group(1))
+    return int(match.group(1)) + 1
 
 
-def wait_for_round(page, at_least: int) -> int:
+def wait_for_rounds(page, at_least: int) -> int:
     page.wait_for_function("n => { const s = [...document.querySelectorAll('.colearn-status')].pop();"
-                           " const m = s && s.innerText.match(/Round (\\d+)/); return m && +m[1] >= n; }",
+                           " if (!s) return false; if (s.innerText.startsWith('Start:')) return n <= 0;"
+                           " const m = s.innerText.match(/Round (\\d+)/); return m && +m[1] + 1 >= n; }",
                            arg=at_least, timeout=STEP_TIMEOUT_MS)
-    return round_number(page)
+    return rounds_run(page)
 
 
 def plot_source(page) -> str:
@@ -173,28 +178,74 @@ def plot_source(page) -> str:
 
 
 def click_step_twice_then_run(page) -> tuple:
-    """Click Step, Step, Run; returns the round and picture seen before, after the steps and after Run."""
-    start_round, start_picture = wait_for_round(page, 0), plot_source(page)
-    for expected in (start_round + 1, start_round + 2):
+    """Click Step, Step, Run; returns the rounds and picture seen before, after the steps and after Run."""
+    start_rounds, start_picture = wait_for_rounds(page, 0), plot_source(page)
+    for expected in (start_rounds + 1, start_rounds + 2):
         page.locator(".colearn-step").last.click()
-        wait_for_round(page, expected)
+        wait_for_rounds(page, expected)
     stepped_picture = plot_source(page)
     page.locator(".colearn-run").last.click()
-    final_round = wait_for_round(page, start_round + 4)
+    final_rounds = wait_for_rounds(page, start_rounds + 4)
     page.locator(".colearn-pause").last.click()
     playwright_api.expect(page.locator(".colearn-run").last).to_be_enabled(timeout=STEP_TIMEOUT_MS)
-    return start_round, start_picture, stepped_picture, final_round, plot_source(page)
+    return start_rounds, start_picture, stepped_picture, final_rounds, plot_source(page)
 
 
-def assert_round_and_picture_advanced(seen: tuple) -> None:
-    start_round, start_picture, stepped_picture, final_round, final_picture = seen
-    assert start_round == 0 and final_round >= 4
+def assert_rounds_and_picture_advanced(seen: tuple) -> None:
+    start_rounds, start_picture, stepped_picture, final_rounds, final_picture = seen
+    assert start_rounds == 0 and final_rounds >= 4
     assert start_picture and stepped_picture and final_picture
     assert len({start_picture, stepped_picture, final_picture}) == 3, "the plot picture changes as rounds run"
 
 
-def test_dashboard_in_jupyterlab_steps_and_runs(tmp_path):
-    """Run all cells in JupyterLab, click Step twice and Run: the round counter and the picture advance."""
+def test_dashboard_as_a_voila_page_steps_and_runs(tmp_path):
+    """``voila notebooks/07_dashboard.ipynb`` serves a standalone page whose buttons work.
+
+    Defined before the JupyterLab tests: their module-wide browser must not be open beside this one.
+    """
+    if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("voila is not installed next to this Python")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}",
+               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
+    with server_process(command, REPO, ARTIFACTS / "voila.log", isolated_env(tmp_path)) as server:
+        wait_for_server(port, server)
+        with chromium_page(tmp_path / "profile") as page:
+            try:
+                page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=NOTEBOOK_TIMEOUT_MS)
+                page.locator(".colearn-step").wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
+                seen = click_step_twice_then_run(page)
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "dashboard_voila.png"), full_page=True)
+    assert_rounds_and_picture_advanced(seen)
+
+
+# Every label and value of the last dashboard on the page: [] when all are readable
+UNREADABLE = (Path(__file__).parent / "dashboard_readable.js").read_text()
+
+
+def open_file_browser(page) -> None:
+    """JupyterLab's left sidebar showing the file browser, as it opens by default."""
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left li[data-id='filebrowser']").click()
+    page.locator("#filebrowser").wait_for(state="visible")
+    assert page.locator("#filebrowser").bounding_box()["width"] > 150
+
+
+def unreadable_at(page, width: int, height: int) -> list:
+    """Problems left once the page at ``width`` x ``height`` settles (waits up to a step's timeout)."""
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        page.wait_for_function(f"({UNREADABLE})().length === 0", timeout=STEP_TIMEOUT_MS, polling=500)
+    except playwright_api.TimeoutError:
+        pass
+    return page.evaluate(f"({UNREADABLE})()")
+
+
+@contextmanager
+def jupyterlab_page(tmp_path):
+    """JupyterLab on a copy of notebook 07, every cell run, the dashboard drawn; yields the page."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (tmp_path / "notebooks").mkdir()
     shutil.copy(NOTEBOOK, tmp_path / "notebooks" / NOTEBOOK.name)  # autosave never touches the repository
@@ -209,34 +260,70 @@ def test_dashboard_in_jupyterlab_steps_and_runs(tmp_path):
     with server_process(command, tmp_path, ARTIFACTS / "jupyterlab.log", isolated_env(tmp_path)) as server:
         wait_for_server(port, server, f"/api/status?token={TOKEN}")
         with chromium_page(tmp_path / "profile") as page:
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
+            page.locator(".jp-Notebook").wait_for()
+            page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for()
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
             try:
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
-                page.locator(".jp-Notebook").wait_for()
-                page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for()
-                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-                page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-                page.locator(".colearn-step").wait_for(timeout=120_000)
-                seen = click_step_twice_then_run(page)
-            finally:
-                page.screenshot(path=str(ARTIFACTS / "dashboard_jupyterlab.png"), full_page=True)
-    assert_round_and_picture_advanced(seen)
+                page.locator(".colearn-step").wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
+            except playwright_api.TimeoutError:
+                page.screenshot(path=str(ARTIFACTS / "dashboard_jupyterlab_not_shown.png"), full_page=True)
+                raise
+            yield page
 
 
-def test_dashboard_as_a_voila_page_steps_and_runs(tmp_path):
-    """``voila notebooks/07_dashboard.ipynb`` serves a standalone page whose buttons work."""
-    if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("voila is not installed next to this Python")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}",
-               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
-    with server_process(command, REPO, ARTIFACTS / "voila.log", isolated_env(tmp_path)) as server:
-        wait_for_server(port, server)
-        with chromium_page(tmp_path / "profile") as page:
-            try:
-                page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
-                page.locator(".colearn-step").wait_for(timeout=120_000)
-                seen = click_step_twice_then_run(page)
-            finally:
-                page.screenshot(path=str(ARTIFACTS / "dashboard_voila.png"), full_page=True)
-    assert_round_and_picture_advanced(seen)
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One JupyterLab for this module's tests (starting it and running notebook 07 takes minutes here)."""
+    with jupyterlab_page(tmp_path_factory.mktemp("lab")) as page:
+        yield page
+
+
+def test_dashboard_in_jupyterlab_steps_and_runs(lab):
+    """Run all cells in JupyterLab, click Step twice and Run: the round counter and the picture advance."""
+    try:
+        seen = click_step_twice_then_run(lab)
+    finally:
+        lab.screenshot(path=str(ARTIFACTS / "dashboard_jupyterlab.png"))  # full_page would resize JupyterLab
+    assert_rounds_and_picture_advanced(seen)
+
+
+@pytest.mark.parametrize("width, height", [(1366, 900), (1280, 720)])
+def test_dashboard_readable_with_the_file_browser_open(lab, width, height):
+    """At laptop and projector sizes, sidebar open: every label, slider value, status and table cell whole."""
+    if rounds_run(lab) == 0:  # a round's table has a proposer and votes
+        lab.locator(".colearn-step").last.click()
+        wait_for_rounds(lab, 1)
+    open_file_browser(lab)
+    try:
+        problems = unreadable_at(lab, width, height)
+    finally:
+        lab.screenshot(path=str(ARTIFACTS / f"dashboard_jupyterlab_{width}x{height}.png"))
+    assert problems == [], f"at {width}x{height} with the file browser open: {problems}"
+
+
+# Every text the status line shows from now on, in order, in window.colearnStatusSeen
+RECORD_STATUS = """status => {
+  window.colearnStatusSeen = [];
+  new MutationObserver(() => {
+    const text = status.innerText.trim(), seen = window.colearnStatusSeen;
+    if (text && seen[seen.length - 1] !== text) seen.push(text);
+  }).observe(status, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_dashboard_reset_shows_the_start_at_once(lab):
+    """Reset while running: the status leaves the old round at once, then shows the start with the plot."""
+    lab.locator(".colearn-run").last.click()
+    status, wait = lab.locator(".colearn-status").last, {"timeout": STEP_TIMEOUT_MS}
+    playwright_api.expect(lab.locator(".colearn-pause").last).to_be_enabled(**wait)
+    status.evaluate(RECORD_STATUS)
+    lab.locator(".colearn-reset").last.click()
+    playwright_api.expect(status).to_have_text(re.compile(r"^Start:"), **wait)
+    playwright_api.expect(lab.locator(".colearn-run").last).to_be_enabled(**wait)
+    seen = lab.evaluate("window.colearnStatusSeen")
+    # the status changes as soon as Reset is pressed, before the round under way ends, never to a round
+    assert seen[0].startswith("Resetting") and seen[-1].startswith("Start:"), seen
+    assert not any(text.startswith("Round") for text in seen), seen
+    assert lab.locator(".colearn-votes caption").last.inner_text().endswith("no vote")

@@ -116,7 +116,7 @@ def test_results_statistics_and_json_round_trip(tmp_path):
 def test_print_results_shows_the_last_round(capsys):
     print_results(small_results())
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "Round 4: learner 0 proposed, rejected (0 of 2 voted yes)"
+    assert out.splitlines()[0] == "Round 3: learner 0 proposed, rejected (0 of 2 voted yes)"
     assert "     0     -" in out and "     1    no" in out
 
 

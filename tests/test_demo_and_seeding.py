@@ -29,12 +29,12 @@ def test_demo_writes_results_and_plots(tmp_path):
     run = subprocess.run([sys.executable, "-m", "colearn_nb.demo", "--n-learners", "3", "--n-rounds", "2",
                           "--output-dir", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "Round 2: learner 1 proposed" in run.stdout
+    assert "Round 1: learner 1 proposed" in run.stdout  # rounds numbered by round_index, from 0
     assert "shipped with colearn_nb" in run.stderr, "one log line says which MNIST was used"
     results = Results.load(out / "results.json")
     assert len(results) == 3 and results.n_learners == 3
     final = float(run.stdout.strip().splitlines()[-1].split(": ")[1])
-    assert final == pytest.approx(results.mean_test_scores[-1], abs=1e-4)
+    assert final == pytest.approx(results.shared_model_scores[-1], abs=1e-4)
     for name in ("scores.png", "votes.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 

@@ -151,4 +151,4 @@ def test_the_readme_example_runs_as_written(tmp_path):
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
                          cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "Round 20: learner 4 proposed" in run.stdout and "thread" in run.stdout.splitlines()[0]
+    assert "Round 19: learner 4 proposed" in run.stdout and "thread" in run.stdout.splitlines()[0]

@@ -16,7 +16,7 @@ RUFF_PATHS = ["colearn_nb", "tests", "benchmarks", "scripts"]
 def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
     """``python -m module args`` from the repository root; skips the test when the tool is not installed."""
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed (pip install -r requirements.txt)")
+        pytest.skip(f"{module} is not installed (pip install -r requirements-dev.txt)")
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
 

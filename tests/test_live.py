@@ -15,13 +15,17 @@ from colearn_nb import (
     Dashboard,
     LivePlot,
     ProgressBar,
+    Result,
     Results,
     collective_learning_round,
+    individual_training_round,
     initial_result,
+    print_results,
     run_rounds,
     set_equal_weights,
 )
-from colearn_nb.viz.dashboard import status_line
+from colearn_nb.viz.dashboard import status_line, votes_table
+from colearn_nb.viz.plots import VOTE_COLOURS, plot_results, plot_votes, vote_image
 
 TESTS_DIR = str(Path(__file__).parent)
 
@@ -162,16 +166,17 @@ def test_progress_bar_counts_rounds_and_closes():
 
 def test_dashboard_steps_runs_and_shows_the_last_round():
     board = Dashboard(make_learners(), score_name="accuracy")
-    assert board.status.value.startswith("Round 0: initial scores")
+    assert board.status.value.startswith("Start: equal starting weights")
     first_picture = bytes(board.plot.value)
     assert first_picture.startswith(b"\x89PNG")
     for expected_round in (1, 2):
         assert board.step() is True
         assert board.wait(timeout=30)
-        assert board.status.value.startswith(f"Round {expected_round}: learner {expected_round - 1} proposed")
+        round_index = expected_round - 1  # rounds are numbered by round_index, from 0
+        assert board.status.value.startswith(f"Round {round_index}: learner {round_index} proposed")
     assert board.run(3) is True and board.wait(timeout=30)
     assert len(board.results.data) == 6
-    assert board.status.value == status_line(board.results)
+    assert board.status.value == status_line(board.results, "accuracy")
     assert "(proposer)" in board.table.value and bytes(board.plot.value) != first_picture
     assert board.pause_button.disabled and not board.run_button.disabled
 
@@ -186,7 +191,7 @@ def test_dashboard_pause_stops_after_the_current_round_and_buttons_follow():
     assert board.wait(timeout=30)
     n_rounds = len(board.results.data) - 1
     assert 0 < n_rounds < 200
-    assert board.status.value.startswith(f"Round {n_rounds}:")
+    assert board.status.value.startswith(f"Round {n_rounds - 1}:")
     assert not board.run_button.disabled and board.pause_button.disabled
 
 
@@ -211,7 +216,7 @@ def test_dashboard_reset_restores_the_equal_starting_weights_and_clears_results(
     board.wait(timeout=30)
     assert board.results.n_accepted == 3
     board.reset_button.click()
-    assert len(board.results.data) == 1 and board.status.value.startswith("Round 0")
+    assert len(board.results.data) == 1 and board.status.value.startswith("Start:")
     for learner in learners:
         for got, want in zip(learner.mli_get_current_weights().weights.values(), start, strict=True):
             assert torch.equal(got, want)
@@ -226,6 +231,100 @@ def test_dashboard_shows_a_failing_learner_in_the_status_line():
     board.wait(timeout=30)
     assert "learner 0 failed in round 0" in board.status.value and board.error is not None
     assert not board.running and not board.step_button.disabled
+
+
+def accepted_then_rejected():
+    """The start (mean test 0.5), round 0 accepted (0.7), round 1 rejected (its proposal: 0.3)."""
+    return Results([Result(False, [True, True, True], [0.5] * 3, [0.4, 0.5, 0.6]),
+                    Result(True, [None, True, True], [0.7] * 3, [0.6, 0.7, 0.8], block_proposer=0),
+                    Result(False, [False, None, False], [0.2] * 3, [0.2, 0.3, 0.4], block_proposer=1)])
+
+
+def test_progress_shows_the_shared_model_and_the_proposal_only_in_the_vote_table(capsys):
+    results = accepted_then_rejected()
+    print_results(results)
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["Round 1: learner 1 proposed, rejected (0 of 2 voted yes)",
+                       "shared model: mean test score 0.7000",
+                       "learner 1's proposal, as each learner scored it:"]
+    assert out[-1].split()[-2:] == ["0.2000", "0.3000"], "the table is the rejected proposal's"
+    assert status_line(results, "accuracy").endswith("shared model: mean test accuracy 0.7000")
+    bold = [line for line in plot_results(results).axes[0].lines if line.get_linewidth() == 3]
+    assert [list(line.get_ydata()) for line in bold] == [pytest.approx([0.5, 0.7, 0.7])] * 2
+    thin = plot_results(results).axes[0].lines[0]  # learner 0's test score of the weights it holds
+    assert list(thin.get_ydata()) == pytest.approx([0.4, 0.6, 0.6])
+    live = LivePlot(on_frame=lambda frame: None)
+    live.update(results)
+    assert list(live.scores_axes.lines[-2].get_ydata()) == results.shared_model_scores
+    assert "shared model's mean test score 0.7" in repr(results)
+
+
+def test_the_start_is_shown_as_no_vote(capsys):
+    learners = make_learners()
+    results = run_rounds(learners, 1, vote_threshold=0.0)
+    start = results.data[0]
+    assert start.votes == [True] * 3 and start.vote is False, "colearn's fields are kept"
+    assert (vote_image(results)[:, 0] == VOTE_COLOURS[None]).all(), "column 'start' is grey: no vote"
+    assert (vote_image(results)[:, 1] != VOTE_COLOURS[None]).any(), "round 0's voters are coloured"
+    assert "&#10004;" not in votes_table(start) and "no vote" in votes_table(start)
+    assert "&#10004;" in votes_table(results.data[1]) or "&#10008;" in votes_table(results.data[1])
+    print_results(Results(results.data[:1]))
+    rows = capsys.readouterr().out.splitlines()[3:6]
+    assert [row.split()[1] for row in rows] == ["-", "-", "-"]
+    board = Dashboard(learners)
+    assert "&#10004;" not in board.table.value and board.status.value.startswith("Start:")
+    alone = Results([initial_result(learners), individual_training_round(learners, 0)])
+    print_results(alone)
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["Round 0: every learner trained alone (no vote)",
+                       f"each learner's own model: mean test score {alone.mean_test_scores[-1]:.4f}"]
+    assert [row.split()[1] for row in out[3:6]] == ["-", "-", "-"]
+    assert alone.shared_model_scores == alone.mean_test_scores, "alone, each learner keeps what it scored"
+
+
+def test_rounds_are_numbered_by_round_index_everywhere(capsys):
+    results = run_rounds(make_learners(), 4)  # round_index 0, 1, 2, 3
+    print_results(results)
+    assert capsys.readouterr().out.startswith("Round 3: learner 0 proposed")
+    assert status_line(results).startswith("Round 3: learner 0 proposed")
+    for figure in (plot_results(results), plot_votes(results)):
+        labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+        assert labels == ["start", "0", "1", "2", "3"]
+        assert list(figure.axes[0].get_xticks()) == [0, 1, 2, 3, 4]
+    assert plot_votes(results).axes[0].collections[0].get_offsets()[0].tolist() == [1, 0], \
+        "round 0's proposer, learner 0, in the column labelled 0"
+    first = plot_results(Results(results.data[:1])).axes[0]
+    assert first.get_xlim()[1] > 1 and list(first.lines[-2].get_ydata()) == results.shared_model_scores[:1], \
+        "the first plot shows the start's point, not empty axes"
+
+
+def test_dashboard_text_never_shows_a_round_the_plot_does_not():
+    board = Dashboard(make_learners(), score_name="accuracy")
+    drawn, shown = [], []
+    show_frame = board.live.on_frame
+    board.live.on_frame = lambda frame: (drawn.append(len(board.results.data)), show_frame(frame))
+    board.status.observe(lambda change: shown.append((change["new"], drawn[-1] if drawn else None)), "value")
+    board.live.min_interval = 60  # throttled: only the last round of each run is drawn
+    assert board.run(4) and board.wait(timeout=30)
+    assert len(drawn) < 4 and drawn[-1] == 5, "throttled, and the last round drawn at the end"
+    assert len(shown) == len(drawn), "the status changes with each frame and only then"
+    for status, drawn_length in shown:  # "Round k" is Results.data[k + 1]: k + 2 entries
+        assert status.startswith(f"Round {drawn_length - 2}:"), (status, drawn_length)
+
+
+def test_dashboard_reset_says_so_at_once_and_never_shows_the_old_round_again():
+    board = Dashboard(make_learners(), n_rounds=200)
+    shown = []
+    board.status.observe(lambda change: shown.append(change["new"]), "value")
+    board.run()
+    deadline = time.monotonic() + 30
+    while len(board.results.data) < 3 and time.monotonic() < deadline:  # some rounds done
+        time.sleep(0.01)
+    shown.clear()
+    board.reset()
+    assert shown[0].startswith("Resetting"), shown
+    assert shown[-1].startswith("Start:") and not any(s.startswith("Round") for s in shown), shown
+    assert len(board.results.data) == 1 and not board.running
 
 
 def test_dashboard_rejects_bad_input():

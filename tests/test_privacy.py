@@ -7,13 +7,14 @@ from conftest import make_learner
 
 from colearn_nb import (
     DiffPrivConfig,
+    TensorLoader,
     collective_learning_round,
     format_budget,
     opacus_available,
     set_equal_weights,
 )
 from colearn_nb.protocol.results import DP_BUDGET_EXCEEDED
-from colearn_nb.pytorch.privacy import PoissonLoader
+from colearn_nb.pytorch.privacy import PrivateTraining
 
 needs_opacus = pytest.mark.skipif(not opacus_available(),
                                   reason="opacus is not installed (pip install opacus)")
@@ -40,10 +41,15 @@ def test_without_opacus_the_error_says_how_to_install(monkeypatch):
         make_learner(diff_priv_config=config)
 
 
-def test_poisson_loader_samples_each_sample_at_the_rate():
-    loader = PoissonLoader(torch.arange(1000.0).reshape(-1, 1), torch.arange(1000), sample_rate=0.1, seed=0)
-    sizes = [len(labels) for _, labels in loader]
-    assert len(sizes) == 10 and all(60 < size < 140 for size in sizes)
+@needs_opacus
+def test_opacus_poisson_loader_samples_each_sample_at_the_rate():
+    model = torch.nn.Linear(1, 2)
+    loader = TensorLoader(torch.arange(1000.0).reshape(-1, 1), torch.arange(1000) % 2, batch_size=100)
+    config = DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, noise_multiplier=1.0)
+    training = PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, config, seed=0)
+    sizes = [len(labels) for _, labels in training.loader]
+    assert training.sample_rate == 0.1 and len(sizes) == 10 and all(60 < size < 140 for size in sizes)
+    assert len(set(sizes)) > 1, "Poisson sampling: batch sizes vary"
 
 
 @needs_opacus

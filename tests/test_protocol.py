@@ -59,14 +59,14 @@ def test_threshold_zero_accepts_with_no_yes_votes():
     assert collective_learning_round(learners, 0, 1).vote is True
 
 
-def test_initial_result_votes_all_true_and_set_equal_weights():
+def test_initial_result_is_no_accepted_proposal_and_set_equal_weights():
     learners = make_learners(3, lambda i, w: False)
     learners[0].value = 5
     set_equal_weights(learners)
     assert [learner.value for learner in learners] == [5, 5, 5]
     result = initial_result(learners)
-    assert result.votes == [True, True, True] and result.vote_scores == [5.0] * 3
-    assert result.block_proposer is None
+    assert result.votes == [True, True, True] and result.vote_scores == [5.0] * 3, "colearn's filler votes"
+    assert result.vote is False and result.block_proposer is None, "as colearn 0.2.8: nothing accepted"
 
 
 @pytest.mark.parametrize("kwargs, message", [

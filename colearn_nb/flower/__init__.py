@@ -15,7 +15,8 @@ from typing import Any
 _PUBLIC = {
     "make_client_app": "client", "make_server_app": "server", "run_colearn": "server",
     "run_flower_simulation": "simulation", "quiet_flower_environment": "environment",
-    "require_flwr": "environment", "MnistLearnerFactory": "mnist_app",
+    "require_flwr": "environment", "memory_limit_bytes": "environment", "choose_backend": "simulation",
+    "MnistLearnerFactory": "mnist_app",
     "LoopbackFederation": "deploy.loopback", "write_flower_app": "deploy.loopback",
     "make_tls_files": "deploy.credentials", "make_node_keys": "deploy.credentials",
     "ClientAppWorker": "deploy.worker",

@@ -42,9 +42,13 @@ def _why(exc: BaseException) -> str:
 
 
 def initial_result(learners: Sequence[MachineLearningInterface]) -> Result:
-    """Every learner's scores of its current weights, all votes True: round 0 of ``Results``."""
+    """Every learner's scores of its current weights: the start, ``Results.data[0]``, before round 0.
+
+    As colearn 0.2.8's: ``vote=False`` and ``block_proposer=None`` (no proposal, nothing accepted),
+    ``votes`` all True (colearn's filler; prints and plots show no vote where ``block_proposer`` is None).
+    """
     check_n_learners(learners)
-    result = Result(vote=True)
+    result = Result()
     for i, learner in enumerate(learners):
         with blame(i, 0, "scoring its initial weights"):
             scored = learner.mli_test_weights(learner.mli_get_current_weights())
@@ -56,7 +60,13 @@ def initial_result(learners: Sequence[MachineLearningInterface]) -> Result:
 
 def collective_learning_round(learners: Sequence[MachineLearningInterface], vote_threshold: float,
                               round_index: int, on_error: str = "raise") -> Result:
-    """One round of collective learning, as a ``Result`` (``on_error``: see ``run_one_round``)."""
+    """One round of collective learning, as a ``Result`` (``on_error``: see ``run_one_round``).
+
+    Arguments in colearn's order; colearn's ``run_one_round``, and so the kit's, takes
+    ``(round_index, learners, vote_threshold)``.
+    Fields as colearn 0.2.8's; the kit adds ``training_summaries``, the proposal's summary (where a
+    privacy budget is printed from; colearn 0.2.8 has no such field), and ``errors``.
+    """
     proposed_weights_list, vote = run_one_round(round_index, learners, vote_threshold, on_error)
     proposer = round_index % len(learners)
     summary = proposed_weights_list[proposer].weights.training_summary
@@ -70,10 +80,15 @@ def collective_learning_round(learners: Sequence[MachineLearningInterface], vote
 
 
 def individual_training_round(learners: Sequence[MachineLearningInterface], round_index: int) -> Result:
-    """The baseline: every learner trains and accepts its own weights, no voting."""
+    """The baseline: every learner trains and accepts its own weights, no voting.
+
+    As colearn 0.2.8's: ``vote=False``, ``block_proposer=None`` and ``votes`` all True (no vote
+    took place; ``Results.shared_model_scores`` counts these scores as held). The kit adds the
+    learners' training summaries (colearn 0.2.8 has no such field), so a privacy budget can be printed.
+    """
     check_round_index(round_index)
     check_n_learners(learners)
-    result = Result(vote=True)
+    result = Result()
     for i, learner in enumerate(learners):
         with blame(i, round_index, "training alone"):
             weights = learner.mli_propose_weights()

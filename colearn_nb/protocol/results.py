@@ -1,4 +1,8 @@
-"""Round results as plain data, their per-round statistics, and a printed table (notebooks 04 and 05)."""
+"""Round results as plain data, their per-round statistics, and a printed table (notebooks 04 and 05).
+
+``Results.data[0]`` holds the initial scores (the "start", no vote); ``data[k]`` is the round run
+with ``round_index = k - 1``. Every print and plot numbers rounds that way (``round_label``).
+"""
 from __future__ import annotations
 
 import json
@@ -33,6 +37,15 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def holds_its_scores(result: Result) -> bool:
+    """True when the learners hold the weights ``result`` scored: an accepted proposal, or no proposal at all.
+
+    ``block_proposer is None`` marks the start (``initial_result``) and learners training alone
+    (``individual_training_round``): each learner scored the weights it then kept, and nobody voted.
+    """
+    return result.vote or result.block_proposer is None
+
+
 @dataclass
 class Results:
     """Every round's ``Result`` in ``data``; statistics are computed from it on demand."""
@@ -50,8 +63,10 @@ class Results:
         self.data.append(result)
 
     def __repr__(self) -> str:
-        last = f", last mean test score {self.mean_test_scores[-1]:.4g}" if self.data else ""
-        return f"Results({len(self.data)} rounds, {self.n_learners} learners{last})"
+        if not self.data:
+            return "Results(empty)"
+        return (f"Results(start + {len(self.data) - 1} rounds, {self.n_learners} learners, "
+                f"shared model's mean test score {self.shared_model_scores[-1]:.4g})")
 
     @property
     def n_learners(self) -> int:
@@ -104,7 +119,7 @@ class Results:
 
         (``mean_test_scores`` are the scores of each round's proposal, accepted or not.)
 
-        >>> r = Results([Result(True, [True, True], [0.1, 0.1], [0.1, 0.2]),
+        >>> r = Results([Result(False, [True, True], [0.1, 0.1], [0.1, 0.2]),
         ...              Result(True, [None, True], [0.5, 0.5], [0.5, 0.6], block_proposer=0),
         ...              Result(False, [False, None], [0.1, 0.1], [0.1, 0.1], block_proposer=1)])
         >>> [round(s, 2) for s in r.shared_model_scores]
@@ -112,8 +127,7 @@ class Results:
         """
         scores: list[float] = []
         for result in self.data:
-            accepted = result.vote or not scores
-            scores.append(_mean(result.test_scores) if accepted else scores[-1])
+            scores.append(_mean(result.test_scores) if holds_its_scores(result) or not scores else scores[-1])
         return scores
 
     def process_statistics(self) -> None:
@@ -259,29 +273,63 @@ def _fmt(x: Any) -> str:
     return f"{x:.4f}" if isinstance(x, float) and math.isfinite(x) else str(x)
 
 
+def round_label(data_index: int) -> str:
+    """The round of ``Results.data[data_index]``: "start" for the initial scores, else its ``round_index``.
+
+    ``data[0]`` holds the scores before any round; ``data[k]`` is the round run with ``round_index = k - 1``,
+    in which learner ``(k - 1) % n_learners`` proposed.
+
+    >>> round_label(0), round_label(1), round_label(20)
+    ('start', '0', '19')
+    """
+    return "start" if data_index == 0 else str(data_index - 1)
+
+
 def round_headline(results: Results) -> str:
-    """The last round in words: its index, who proposed, accepted or not and the yes votes."""
-    last, round_index = results.data[-1], len(results.data) - 1
+    """The last round in words: its ``round_index``, who proposed, accepted or not and the yes votes.
+
+    >>> round_headline(Results([Result(False, [True, True], [0.5, 0.6], [0.4, 0.5])]))
+    'Start: equal starting weights, before round 0 (no vote)'
+    """
+    last, data_index = results.data[-1], len(results.data) - 1
+    if data_index == 0:
+        return "Start: equal starting weights, before round 0 (no vote)"
     if last.block_proposer is None:
-        return f"Round {round_index}: initial scores"
+        return f"Round {data_index - 1}: every learner trained alone (no vote)"
     yes = sum(v is True for v in last.votes)
-    return (f"Round {round_index}: learner {last.block_proposer} proposed, "
+    return (f"Round {data_index - 1}: learner {last.block_proposer} proposed, "
             f"{'accepted' if last.vote else 'rejected'} ({yes} of {len(last.votes) - 1} voted yes)")
 
 
+def shared_model_line(results: Results, score_name: str = "score") -> str:
+    """The mean test score of the weights every learner holds after the last round (its own, when alone)."""
+    alone = len(results.data) > 1 and results.data[-1].block_proposer is None
+    held = "each learner's own model" if alone else "shared model"
+    return f"{held}: mean test {score_name} {_fmt(results.shared_model_scores[-1])}"
+
+
+def shown_vote(result: Result, learner: int) -> bool | None:
+    """A learner's vote as shown: ``None`` (no vote) where nobody voted, the start included."""
+    return None if result.block_proposer is None else result.votes[learner]
+
+
 def format_results(results: Results) -> str:
-    """The latest round as a table (text)."""
+    """The latest round as text: what happened, the shared model's score, then the table of the vote."""
     if not results.data:
         return "no rounds yet"
-    last, head = results.data[-1], round_headline(results)
+    last = results.data[-1]
+    lines = [round_headline(results), shared_model_line(results)]
+    if last.block_proposer is not None:
+        lines.append(f"learner {last.block_proposer}'s proposal, as each learner scored it:")
     vote_word = {True: "yes", False: "no", None: "-"}
-    rows = [f"{'learner':>7}  {'vote':>4}  {'vote score':>10}  {'test score':>10}"]
-    for i, (v, vs, ts) in enumerate(zip(last.votes, last.vote_scores, last.test_scores, strict=False)):
-        rows.append(f"{i:>7}  {vote_word.get(v, str(v)):>4}  {_fmt(vs):>10}  {_fmt(ts):>10}")
-    rows.append(f"{'mean':>7}  {'':>4}  "
-                f"{_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
-    rows += [line for line in map(format_budget, last.training_summaries) if line] + last.errors
-    return "\n".join([head] + rows)
+    lines.append(f"{'learner':>7}  {'vote':>4}  {'vote score':>10}  {'test score':>10}")
+    for i, (vs, ts) in enumerate(zip(last.vote_scores, last.test_scores, strict=False)):
+        v = shown_vote(last, i)
+        lines.append(f"{i:>7}  {vote_word.get(v, str(v)):>4}  {_fmt(vs):>10}  {_fmt(ts):>10}")
+    lines.append(f"{'mean':>7}  {'':>4}  "
+                 f"{_fmt(_mean(last.vote_scores)):>10}  {_fmt(_mean(last.test_scores)):>10}")
+    lines += [line for line in map(format_budget, last.training_summaries) if line]
+    return "\n".join(lines + last.errors)
 
 
 def format_budget(training_summary: Any) -> str | None:
@@ -302,14 +350,21 @@ def format_budget(training_summary: Any) -> str | None:
 
 
 def print_results(results: Results) -> None:
-    """Print the latest round as a table.
+    """Print the latest round: what happened, the shared model's mean test score, and the vote as a table.
 
-    >>> r = Results([Result(vote=True, votes=[True, True], vote_scores=[0.5, 0.7], test_scores=[0.4, 0.6])])
+    Rounds are numbered by ``round_index`` (as ``collective_learning_round`` takes it); the initial
+    scores are the "start", where nobody votes.
+
+    >>> r = Results([Result(vote=False, votes=[True, True], vote_scores=[0.5, 0.7], test_scores=[0.4, 0.6])])
+    >>> r.append(Result(vote=False, votes=[None, False], vote_scores=[0.4, 0.6], test_scores=[0.3, 0.5],
+    ...                 block_proposer=0))
     >>> print_results(r)  # doctest: +NORMALIZE_WHITESPACE
-    Round 0: initial scores
+    Round 0: learner 0 proposed, rejected (0 of 1 voted yes)
+    shared model: mean test score 0.5000
+    learner 0's proposal, as each learner scored it:
     learner  vote  vote score  test score
-          0   yes      0.5000      0.4000
-          1   yes      0.7000      0.6000
-       mean            0.6000      0.5000
+          0     -      0.4000      0.3000
+          1    no      0.6000      0.5000
+       mean            0.5000      0.4000
     """
     print(format_results(results))

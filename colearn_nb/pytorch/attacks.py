@@ -1,9 +1,11 @@
 """Bad actors: small wrappers that make a normal learner misbehave in one way.
 
 Each wraps any ``MachineLearningInterface`` and changes one thing: what it proposes
-(``RandomWeightsProposer``, ``SignFlipProposer``), what it trains on (``LabelFlipLearner``)
-or how it votes (``AlwaysNoVoter``, ``AlwaysYesVoter``). Wrappers stack, e.g.
-``AlwaysYesVoter(RandomWeightsProposer(learner))`` proposes garbage and approves everything.
+(``RandomWeightsProposer``, ``SignFlipProposer``), what it trains on (``LabelFlipLearner``,
+``BackdoorProposer``: a trigger pattern that turns any digit into ``target_label``) or how it votes
+(``AlwaysNoVoter``, ``AlwaysYesVoter``, ``Colluder``: yes to its ring's proposals, honest otherwise).
+Wrappers stack, e.g. ``AlwaysYesVoter(RandomWeightsProposer(learner))`` proposes garbage and approves
+everything; ``Colluder(RandomWeightsProposer(learner))`` approves only its ring's garbage.
 
 The two proposers change the weights themselves, so they need weights they can compute with: torch
 tensors, numpy arrays, Python numbers, or dicts, lists and tuples of them (a ``PytorchLearner``'s state
@@ -199,7 +201,35 @@ class FlippedLabels:
             yield inputs, self.n_classes - 1 - labels
 
 
-class LabelFlipLearner(BadActor):
+class TrainsOnOtherData(BadActor):
+    """Trains on ``poisoned(loader)`` instead of its own loader; proposes the result as usual.
+
+    Wraps a learner with a ``train_loader`` attribute, such as a ``PytorchLearner``.
+    """
+
+    def __init__(self, learner: MachineLearningInterface):
+        super().__init__(learner)
+        if not hasattr(learner, "train_loader"):
+            raise ValueError(f"learner: got {type(learner).__name__}, which has no train_loader to poison; "
+                             "wrap a PytorchLearner")
+
+    def poisoned(self, loader: Any) -> Any:
+        """The loader the attack trains on; subclasses say what changes."""
+        raise NotImplementedError
+
+    def mli_propose_weights(self) -> Weights:
+        """Train on the poisoned loader; the learner's own loader is put back afterwards."""
+        learner: Any = self.learner  # a learner with a train_loader attribute, checked in __init__
+        honest_loader = learner.train_loader
+        learner.train_loader = self.poisoned(honest_loader)
+        try:
+            proposal = learner.mli_propose_weights()
+        finally:
+            learner.train_loader = honest_loader
+        return Weights(weights=proposal.weights, training_summary=_summary(self.attack, proposal))
+
+
+class LabelFlipLearner(TrainsOnOtherData):
     """Trains on its data with every label mirrored (0 as 9, 1 as 8, ...); proposes the result as usual.
 
     Wraps a learner with a ``train_loader`` attribute, such as a ``PytorchLearner``.
@@ -209,21 +239,117 @@ class LabelFlipLearner(BadActor):
 
     def __init__(self, learner: MachineLearningInterface, n_classes: int = 10):
         super().__init__(learner)
-        if not hasattr(learner, "train_loader"):
-            raise ValueError(f"learner: got {type(learner).__name__}, which has no train_loader to flip the "
-                             "labels of; wrap a PytorchLearner")
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
 
+    def poisoned(self, loader: Any) -> FlippedLabels:
+        """The learner's loader with mirrored labels."""
+        return FlippedLabels(loader, self.n_classes)
+
+
+def add_trigger(inputs: torch.Tensor, size: int = 4, value: float = 1.0) -> torch.Tensor:
+    """A copy of ``inputs`` (images: ``(..., height, width)``) with a ``size`` x ``size`` square of
+    ``value`` one pixel in from the bottom-right corner: the backdoor's trigger.
+
+    >>> add_trigger(torch.zeros(1, 6, 6), size=2)[0, 3:, 3:].tolist()
+    [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    check_int("size", size, minimum=1)
+    if inputs.dim() < 2 or min(inputs.shape[-2:]) < size + 1:
+        raise ValueError(f"inputs: got shape {tuple(inputs.shape)}; expected images (..., height, width) "
+                         f"larger than the {size}x{size} trigger")
+    triggered = inputs.clone()
+    triggered[..., -size - 1:-1, -size - 1:-1] = value
+    return triggered
+
+
+class BackdoorLoader:
+    """``passes`` passes over ``loader``; every batch comes with triggered copies of a ``fraction`` of it,
+    labelled ``target_label``."""
+
+    def __init__(self, loader: Any, target_label: int, fraction: float, trigger_size: int = 4,
+                 passes: int = 1):
+        self.loader, self.target_label, self.fraction = loader, target_label, fraction
+        self.trigger_size, self.passes = trigger_size, passes
+
+    def __len__(self) -> int:
+        return len(self.loader) * self.passes
+
+    def __getattr__(self, name: str) -> Any:  # batch_size, generator, ... of the wrapped loader
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        batches = (batch for _ in range(self.passes) for batch in self.loader)
+        for inputs, labels in batches:
+            n = max(1, round(len(labels) * self.fraction))  # batches are shuffled: the first n are random
+            yield (torch.cat([inputs, add_trigger(inputs[:n], self.trigger_size)]),
+                   torch.cat([labels, torch.full_like(labels[:n], self.target_label)]))
+
+
+class BackdoorProposer(TrainsOnOtherData):
+    """Trains on its data plus, in every batch, copies of a ``fraction`` of it stamped with a trigger and
+    labelled ``target_label``: the model stays good on clean digits, and any digit with the trigger reads
+    as ``target_label`` (a targeted attack; measure it with ``attack_success_rate``).
+
+    ``passes=None`` trains as much as the learner would honestly; ``passes=3`` spends more effort than
+    honest learners: three full passes over its data (needs a learner with ``num_train_batches``, such as
+    a ``PytorchLearner``, which is set to all batches during the attack and put back afterwards).
+    """
+
+    attack = "backdoor"
+
+    def __init__(self, learner: MachineLearningInterface, target_label: int = 0, fraction: float = 0.3,
+                 trigger_size: int = 4, passes: int | None = None):
+        super().__init__(learner)
+        if passes is not None:
+            check_int("passes", passes, minimum=1, hint=" or None (train as the learner would)")
+            if not hasattr(learner, "num_train_batches"):
+                raise ValueError(f"passes: got {passes} for a {type(learner).__name__}, which has no "
+                                 "num_train_batches to lift; expected None, or wrap a PytorchLearner")
+        self.passes = passes
+        self.target_label = check_int("target_label", target_label, minimum=0)
+        self.fraction = check_number("fraction", fraction, 0, 1, low_open=True,
+                                     hint=" (the share of every batch copied with the trigger)")
+        self.trigger_size = check_int("trigger_size", trigger_size, minimum=1)
+
+    def poisoned(self, loader: Any) -> BackdoorLoader:
+        """The learner's loader with the trigger on a share of every batch."""
+        return BackdoorLoader(loader, self.target_label, self.fraction, self.trigger_size, self.passes or 1)
+
     def mli_propose_weights(self) -> Weights:
-        """Train on flipped labels; the learner's own loader is put back afterwards."""
-        learner: Any = self.learner  # a learner with a train_loader attribute, checked in __init__
-        honest_loader = learner.train_loader
-        learner.train_loader = FlippedLabels(honest_loader, self.n_classes)
+        """Train on the poisoned data (all ``passes`` when given); the learner's settings are put back."""
+        if self.passes is None:
+            return super().mli_propose_weights()
+        learner: Any = self.learner  # has num_train_batches, checked in __init__
+        honest_batches, learner.num_train_batches = learner.num_train_batches, None
         try:
-            proposal = learner.mli_propose_weights()
+            return super().mli_propose_weights()
         finally:
-            learner.train_loader = honest_loader
-        return Weights(weights=proposal.weights, training_summary=_summary(self.attack, proposal))
+            learner.num_train_batches = honest_batches
+
+
+@torch.no_grad()
+def attack_success_rate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                        target_label: int = 0, trigger_size: int = 4) -> float:
+    """Share of the digits not labelled ``target_label`` that ``model`` reads as ``target_label``
+    once they carry the trigger (0: no backdoor; 1: every triggered digit hijacked).
+
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 2))
+    >>> rate = attack_success_rate(model, torch.rand(8, 1, 6, 6), torch.tensor([0, 1] * 4), trigger_size=2)
+    >>> 0.0 <= rate <= 1.0
+    True
+    """
+    others = labels != target_label
+    if not bool(others.any()):
+        raise ValueError(f"labels: got only the target label {target_label}; expected other labels to attack")
+    was_training = model.training
+    model.eval()
+    try:
+        predicted = model(add_trigger(inputs[others], trigger_size)).argmax(dim=1)
+    finally:
+        model.train(was_training)
+    return float((predicted == target_label).float().mean())
 
 
 class FixedVoter(BadActor):
@@ -248,6 +374,38 @@ class AlwaysYesVoter(FixedVoter):
     """Tests proposals honestly but always votes yes."""
 
     attack, fixed_vote = "always votes yes", True
+
+
+class Colluder(BadActor):
+    """One of a ring of learners: marks its proposals with ``ring`` and votes yes to every proposal so
+    marked (a hidden agreement between its members); on everyone else's proposals it votes honestly.
+
+    Stack it on a bad proposer, e.g. ``Colluder(RandomWeightsProposer(learner))``: the ring approves its
+    own garbage.
+    """
+
+    attack = "colludes"
+
+    def __init__(self, learner: MachineLearningInterface, ring: str = "ring"):
+        super().__init__(learner)
+        if not isinstance(ring, str) or not ring:
+            raise ValueError(f"ring: got {ring!r}; expected a non-empty string naming the ring")
+        self.ring = ring
+
+    def mli_propose_weights(self) -> Weights:
+        """The wrapped learner's proposal, marked as the ring's."""
+        proposal = self.learner.mli_propose_weights()
+        summary = dict(proposal.training_summary) if isinstance(proposal.training_summary, dict) else {}
+        summary["ring"] = self.ring
+        return Weights(weights=proposal.weights, training_summary=summary)
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        """The honest scores; the vote is yes when the proposal is the ring's."""
+        tested = self.learner.mli_test_weights(weights)
+        summary = weights.training_summary
+        if isinstance(summary, dict) and summary.get("ring") == self.ring:
+            tested.vote = True
+        return tested
 
 
 def with_bad_actors(learners: Sequence[MachineLearningInterface], bad_actor_indices: Sequence[int],

@@ -2,9 +2,15 @@
 
 The proposer trains with DP-SGD: every sample's gradient is clipped to ``max_grad_norm``,
 Gaussian noise of ``noise_multiplier * max_grad_norm`` is added, and each batch is a Poisson
-sample of the learner's training data. An RDP accountant tracks the epsilon spent at
-``target_delta``; a learner that would go past ``target_epsilon`` stops training and proposes
-its current weights unchanged (``DP_BUDGET_EXCEEDED``).
+sample of the learner's training data (opacus's ``PrivacyEngine.make_private`` builds all three).
+An RDP accountant tracks the epsilon spent at ``target_delta``; a learner that would go past
+``target_epsilon`` stops training and proposes its current weights unchanged (``DP_BUDGET_EXCEEDED``).
+
+The budget comes first, as in opacus: give ``target_epsilon``, ``target_delta`` and the number of
+proposals the learner plans to make (``planned_proposals``), and the noise multiplier is derived from
+them (``opacus.accountants.utils.get_noise_multiplier`` with steps = planned proposals x batches per
+proposal): the least noise that spends at most ``target_epsilon`` over those proposals. Giving a
+``noise_multiplier`` instead still works: then the budget decides how many proposals it allows.
 
 Taught in notebook 10.
 """
@@ -14,35 +20,50 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from ..protocol.checks import check_number
+from ..protocol.checks import check_int, check_number
 from ..protocol.results import DP_BUDGET_EXCEEDED
 
+# RDP orders the accountant tries: whole numbers only, which opacus sums exactly (fractional orders cost a
+# long series each, many times slower); epsilon comes out the same or a little larger, never smaller.
+RDP_ORDERS = (*range(2, 64), 80, 128, 256)
 INSTALL_HINT = "differential privacy needs opacus: pip install opacus (or pip install -e '.[privacy]')"
 
 
 @dataclass(frozen=True)
 class DiffPrivConfig:
-    """A learner's privacy budget and DP-SGD settings.
+    """A learner's privacy budget and DP-SGD settings: the budget and the planned proposals, or a noise level.
 
-    >>> DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.1)
-    DiffPrivConfig(target_epsilon=5.0, target_delta=1e-05, max_grad_norm=1.0, noise_multiplier=1.1)
+    >>> DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, planned_proposals=4)
+    DiffPrivConfig(target_epsilon=5.0, target_delta=1e-05, max_grad_norm=1.0, noise_multiplier=None, \
+planned_proposals=4)
     """
 
     target_epsilon: float
     target_delta: float
-    max_grad_norm: float
-    noise_multiplier: float
+    max_grad_norm: float = 1.0
+    noise_multiplier: float | None = None
+    planned_proposals: int | None = None
 
     def __post_init__(self):
         check_number("target_epsilon", self.target_epsilon, 0, low_open=True, hint=", e.g. 5.0")
         check_number("target_delta", self.target_delta, 0, 1, low_open=True, high_open=True,
                      hint=", e.g. 1e-5")
         check_number("max_grad_norm", self.max_grad_norm, 0, low_open=True, hint=", e.g. 1.0")
-        check_number("noise_multiplier", self.noise_multiplier, 0, low_open=True, hint=", e.g. 1.1")
+        if self.noise_multiplier is not None:
+            check_number("noise_multiplier", self.noise_multiplier, 0, low_open=True, hint=", e.g. 1.1")
+        if self.planned_proposals is not None:
+            check_int("planned_proposals", self.planned_proposals, minimum=1,
+                      hint=" (how many proposals the budget must last)")
+        if (self.noise_multiplier is None) == (self.planned_proposals is None):
+            raise ValueError(f"planned_proposals: got {self.planned_proposals!r} with noise_multiplier="
+                             f"{self.noise_multiplier!r}; expected one of them: the number of proposals the "
+                             "budget must last (the noise is then derived), or a noise_multiplier")
 
 
 def opacus_available() -> bool:
@@ -54,61 +75,76 @@ def opacus_available() -> bool:
     return True
 
 
-class PoissonLoader:
-    """Batches holding each sample independently with probability ``sample_rate`` (DP-SGD's sampling).
+def noise_for_budget(target_epsilon: float, target_delta: float, sample_rate: float, steps: int) -> float:
+    """The least noise multiplier whose ``steps`` DP-SGD steps at ``sample_rate`` spend at most
+    ``target_epsilon`` at ``target_delta`` (opacus's ``get_noise_multiplier``, RDP accountant).
 
-    >>> loader = PoissonLoader(torch.zeros(100, 2), torch.zeros(100), sample_rate=0.25, seed=0)
-    >>> len(loader), [len(y) for _, y in loader][:3]
-    (4, [30, 26, 26])
+    >>> round(noise_for_budget(3.0, 1e-5, sample_rate=0.08, steps=8), 1)
+    1.0
     """
-
-    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, sample_rate: float, seed: int = 0):
-        check_number("sample_rate", sample_rate, 0, 1, low_open=True)
-        self.inputs, self.labels, self.sample_rate = inputs, labels, sample_rate
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return max(1, round(1 / self.sample_rate))
-
-    def __repr__(self) -> str:
-        return f"PoissonLoader({len(self.labels)} samples, sample_rate={self.sample_rate:.4g})"
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for _ in range(len(self)):
-            chosen = torch.rand(len(self.labels), generator=self.generator) < self.sample_rate
-            yield self.inputs[chosen], self.labels[chosen]
+    check_int("steps", steps, minimum=1)
+    return _noise_for_budget(float(target_epsilon), float(target_delta), float(sample_rate), steps)
 
 
-def poisson_loader(train_loader: Any, seed: int) -> PoissonLoader:
-    """A Poisson-sampling loader over the samples of ``train_loader`` (``TensorLoader`` or ``DataLoader``)."""
+@lru_cache(maxsize=256)
+def _noise_for_budget(target_epsilon: float, target_delta: float, sample_rate: float, steps: int) -> float:
+    """``noise_for_budget``, remembered: the search takes seconds, and learners alike ask alike."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    with warnings.catch_warnings():  # the search tries huge noise levels, where opacus warns about orders
+        warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
+        return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=target_delta,
+                                          sample_rate=sample_rate, steps=steps, accountant="rdp",
+                                          alphas=list(RDP_ORDERS)))
+
+
+def training_tensors(train_loader: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Inputs, labels and batch size of ``train_loader`` (``TensorLoader`` or ``DataLoader``)."""
     from .splitting import dataset_tensors
 
     if hasattr(train_loader, "inputs") and hasattr(train_loader, "labels"):
-        inputs, labels = train_loader.inputs, train_loader.labels
-    elif hasattr(train_loader, "dataset") and hasattr(train_loader, "batch_size") and train_loader.batch_size:
-        inputs, labels = dataset_tensors(train_loader.dataset)
-    else:
-        raise ValueError(f"train_loader: got {type(train_loader).__name__}; differential privacy needs a "
-                         "TensorLoader or a torch DataLoader with a batch_size, "
-                         "to sample batches from its data")
-    return PoissonLoader(inputs, labels, min(1.0, train_loader.batch_size / len(labels)), seed)
+        return train_loader.inputs, train_loader.labels, train_loader.batch_size
+    if hasattr(train_loader, "dataset") and getattr(train_loader, "batch_size", None):
+        return (*dataset_tensors(train_loader.dataset), train_loader.batch_size)
+    raise ValueError(f"train_loader: got {type(train_loader).__name__}; differential privacy needs a "
+                     "TensorLoader or a torch DataLoader with a batch_size, to sample batches from its data")
+
+
+@lru_cache(maxsize=1024)
+def spent_epsilon(history: tuple[tuple[float, float, int], ...], delta: float) -> float:
+    """Epsilon at ``delta`` after ``history``'s (noise multiplier, sample rate, steps), by opacus's RDP
+    accountant; remembered, as each proposal asks more than once.
+
+    >>> round(spent_epsilon(((1.0, 0.08, 8),), 1e-5), 2)
+    2.8
+    """
+    from opacus.accountants import RDPAccountant
+
+    if not history:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = list(history)
+    with warnings.catch_warnings():  # large noise: the best order is the largest tried, and opacus says so
+        warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
+        return float(accountant.get_epsilon(delta, alphas=list(RDP_ORDERS)))
 
 
 class PrivateTraining:
     """DP-SGD for one model: the private optimizer and Poisson loader a learner trains with, and the accounts.
 
-    Built by ``PytorchLearner`` from its own model, optimizer and training loader; it wraps them
-    (opacus's ``GradSampleModule`` hooks on the model, a ``DPOptimizer`` around the optimizer) and
-    changes no other object's attributes. ``quiet()`` silences opacus's per-batch hook warning while
+    Built by ``PytorchLearner`` from its own model, optimizer and training loader with opacus's
+    ``PrivacyEngine.make_private``: per-sample gradient hooks on the model's own layers, a ``DPOptimizer``
+    around the optimizer, a Poisson-sampling ``DPDataLoader`` over the loader's samples; it changes no
+    other object's attributes. With ``planned_proposals`` the noise multiplier is derived before the first
+    proposal, for proposals of the learner's ``num_train_batches`` (``plan``). ``quiet()`` silences
+    opacus's per-batch hook warning while
     training, for that block only.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Any,
                  config: DiffPrivConfig, seed: int | None = None):
         try:
-            from opacus import GradSampleModule
-            from opacus.accountants import RDPAccountant
-            from opacus.optimizers import DPOptimizer
+            from opacus import PrivacyEngine
             from opacus.validators import ModuleValidator
         except ImportError as exc:
             raise ImportError(f"diff_priv_config: {INSTALL_HINT}") from exc
@@ -116,15 +152,32 @@ class PrivateTraining:
             raise ValueError(f"diff_priv_config: got {type(config).__name__}; "
                              "expected a DiffPrivConfig or None")
         ModuleValidator.validate(model, strict=True)
+        inputs, labels, batch_size = training_tensors(train_loader)
         seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else seed
-        self.loader = poisson_loader(train_loader, seed)
-        self.config, self.accountant, self.sample_rate = config, RDPAccountant(), self.loader.sample_rate
-        self.grad_sample_module = GradSampleModule(model)  # hooks on the model's own layers
-        expected_batch_size = max(1, round(self.sample_rate * len(self.loader.labels)))
-        self.optimizer = DPOptimizer(optimizer, noise_multiplier=config.noise_multiplier,
-                                     max_grad_norm=config.max_grad_norm,
-                                     expected_batch_size=expected_batch_size)
-        self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
+        data = DataLoader(TensorDataset(inputs, labels), batch_size=min(batch_size, len(labels)),
+                          generator=torch.Generator().manual_seed(seed))
+        with warnings.catch_warnings():  # secure_mode is for production; a course trains for experiment
+            warnings.filterwarnings("ignore", message="Secure RNG turned off", category=UserWarning)
+            self.engine = PrivacyEngine(accountant="rdp")
+        self.config, self.accountant, self.sample_rate = config, self.engine.accountant, 1 / len(data)
+        self.noise_multiplier = config.noise_multiplier or self.planned_noise(None, len(data))
+        # hooks on the model's own layers (wrap_model=False), a DPOptimizer, and a Poisson DPDataLoader
+        self.hooks, self.optimizer, self.loader = self.engine.make_private(
+            module=model, optimizer=optimizer, data_loader=data, noise_multiplier=self.noise_multiplier,
+            max_grad_norm=config.max_grad_norm, poisson_sampling=True, wrap_model=False)
+
+    def planned_noise(self, num_train_batches: int | None, n_batches: int | None = None) -> float:
+        """The noise that spends ``target_epsilon`` over ``planned_proposals`` proposals of these batches."""
+        n_batches = n_batches or len(self.loader)
+        per_proposal = min(n_batches, num_train_batches or n_batches)
+        steps = per_proposal * (self.config.planned_proposals or 1)
+        return noise_for_budget(self.config.target_epsilon, self.config.target_delta, self.sample_rate, steps)
+
+    def plan(self, num_train_batches: int | None) -> None:
+        """Before the first proposal: derive the noise for proposals of ``num_train_batches`` (None: all)."""
+        if self.config.noise_multiplier is None and not self.accountant.history:
+            self.noise_multiplier = self.planned_noise(num_train_batches)
+            self.optimizer.noise_multiplier = self.noise_multiplier
 
     @contextmanager
     def quiet(self) -> Iterator[None]:
@@ -134,20 +187,15 @@ class PrivateTraining:
             yield
 
     def __repr__(self) -> str:
-        return f"PrivateTraining(epsilon {self.epsilon():.3g} of {self.config.target_epsilon:.3g} spent)"
+        return (f"PrivateTraining(epsilon {self.epsilon():.3g} of {self.config.target_epsilon:.3g} spent, "
+                f"noise_multiplier {self.noise_multiplier:.3g})")
 
     def epsilon(self, extra_steps: int = 0) -> float:
         """Epsilon spent so far at ``target_delta``, or after ``extra_steps`` more training batches."""
-        from opacus.accountants import RDPAccountant
-
-        history = list(self.accountant.history)
+        history = [tuple(step) for step in self.accountant.history]
         if extra_steps:
-            history.append((self.config.noise_multiplier, self.sample_rate, extra_steps))
-        if not history:
-            return 0.0
-        accountant = RDPAccountant()
-        accountant.history = history
-        return float(accountant.get_epsilon(self.config.target_delta))
+            history.append((self.noise_multiplier, self.sample_rate, extra_steps))
+        return spent_epsilon(tuple(history), self.config.target_delta)
 
     def steps_per_training(self, num_train_batches: int | None) -> int:
         """Number of batches one proposal trains on, at most ``num_train_batches`` (None: all)."""
@@ -155,14 +203,15 @@ class PrivateTraining:
         return min(n_batches, num_train_batches or n_batches)
 
     def budget_exceeded(self, num_train_batches: int | None) -> bool:
-        """True when one more proposal would spend more than ``target_epsilon``."""
+        """True when one more proposal would spend more than ``target_epsilon`` (the noise planned first)."""
+        self.plan(num_train_batches)
         return self.epsilon(self.steps_per_training(num_train_batches)) > self.config.target_epsilon
 
     def budget(self) -> dict[str, float]:
         """Target and consumed epsilon and delta, as plain numbers."""
         spent = self.epsilon()
         return {"target_epsilon": self.config.target_epsilon, "consumed_epsilon": spent,
-                "target_delta": self.config.target_delta,
+                "target_delta": self.config.target_delta, "noise_multiplier": self.noise_multiplier,
                 "consumed_delta": self.config.target_delta if spent > 0 else 0.0}
 
     def refusal_summary(self, num_train_batches: int | None) -> dict[str, Any]:

@@ -10,6 +10,9 @@ from torch.utils.data import Dataset, Subset, TensorDataset  # noqa: F401 (the d
 
 from ..protocol.checks import check_choice, check_int, check_number
 from .loaders import TensorLoader, dataset_tensors
+from .partitions import partition_labels
+
+METHODS = ("iid", "dirichlet", "pathological", "shards")
 
 
 def prepare_data_split_list(data: Sized, n: int) -> list[int]:
@@ -27,12 +30,14 @@ def prepare_data_split_list(data: Sized, n: int) -> list[int]:
 
 
 def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "iid",
-                  alpha: float = 0.5) -> list[Subset]:
+                  alpha: float = 0.5, min_size: int = 10, n_classes_per_learner: int = 2) -> list[Subset]:
     """Cut ``dataset`` into ``n_parts``; every sample lands in exactly one part.
 
     ``method="iid"``: shuffled, equal parts (remainder to the last). ``"dirichlet"``: each
     label's samples shared out by proportions drawn from Dirichlet(``alpha``): small alpha, strong
-    label skew. ``"shards"``: samples sorted by label, cut into ``2 * n_parts`` shards, two per part.
+    label skew; drawn again until every part has ``min_size`` samples (see ``partition_labels``).
+    ``"pathological"``: every part holds ``n_classes_per_learner`` labels. ``"shards"``: samples sorted
+    by label, cut into ``2 * n_parts`` shards, two per part.
 
     >>> [len(part) for part in split_dataset(TensorDataset(torch.arange(10)), 3)]
     [3, 3, 4]
@@ -43,28 +48,20 @@ def split_dataset(dataset: Dataset, n_parts: int, seed: int = 0, method: str = "
         order = torch.randperm(len(sized), generator=generator).tolist()
         sizes = prepare_data_split_list(sized, n_parts)
         return [Subset(dataset, order[sum(sizes[:i]):sum(sizes[:i + 1])]) for i in range(n_parts)]
-    check_choice("method", method, ("iid", "dirichlet", "shards"))
+    check_choice("method", method, METHODS)
     prepare_data_split_list(sized, n_parts)  # refuses more parts than samples
     labels = dataset_tensors(dataset)[1]
-    if method == "dirichlet":
-        check_number("alpha", alpha, 0, low_open=True, hint=" (e.g. 0.1 skewed, 100 nearly iid)")
-    parts = (_dirichlet_indices(labels, n_parts, alpha, seed) if method == "dirichlet"
-             else _shard_indices(labels, n_parts, generator))
+    if method == "shards":
+        parts = _shard_indices(labels, n_parts, generator)
+    else:
+        parts = partition_labels([labels.numpy()], n_parts, method, alpha, seed, min_size,
+                                 n_classes_per_learner)[0]
+    return _shuffled_subsets(dataset, parts, generator)
+
+
+def _shuffled_subsets(dataset: Dataset, parts: list[list[int]], generator: torch.Generator) -> list[Subset]:
     return [Subset(dataset, [part[i] for i in torch.randperm(len(part), generator=generator).tolist()])
             for part in parts]
-
-
-def _dirichlet_indices(labels: torch.Tensor, n_parts: int, alpha: float, seed: int) -> list[list[int]]:
-    classes = labels.unique().tolist()
-    proportions = np.random.default_rng(seed).dirichlet([alpha] * n_parts, size=len(classes))
-    shuffle = np.random.default_rng(seed + 1)
-    parts: list[list[int]] = [[] for _ in range(n_parts)]
-    for label, shares in zip(classes, proportions, strict=True):
-        members = shuffle.permutation(torch.nonzero(labels == label).flatten().numpy())
-        cuts = np.round(np.cumsum(shares) * len(members)).astype(int)
-        for part, piece in zip(parts, np.split(members, cuts[:-1]), strict=True):
-            part.extend(piece.tolist())
-    return parts
 
 
 def _shard_indices(labels: torch.Tensor, n_parts: int, generator: torch.Generator) -> list[list[int]]:
@@ -75,6 +72,22 @@ def _shard_indices(labels: torch.Tensor, n_parts: int, generator: torch.Generato
             for i in range(n_parts)]
 
 
+def _uneven_parts(train_data: Dataset, test_data: Dataset, n_learners: int, seed: int, method: str,
+                  alpha: float, min_size: int,
+                  n_classes_per_learner: int) -> tuple[list[Subset], list[Subset]]:
+    """Train and held-out parts with one label mix per learner (one draw of shares for both)."""
+    if method == "shards":
+        return (split_dataset(train_data, n_learners, seed, method),
+                split_dataset(test_data, n_learners, seed, method))
+    check_choice("method", method, METHODS)
+    labels = [dataset_tensors(data)[1].numpy() for data in (train_data, test_data)]
+    train_parts, held_out_parts = partition_labels(labels, n_learners, method, alpha, seed, min_size,
+                                                   n_classes_per_learner)
+    generator = torch.Generator().manual_seed(seed)
+    return (_shuffled_subsets(train_data, train_parts, generator),
+            _shuffled_subsets(test_data, held_out_parts, generator))
+
+
 class LearnerLoaders(NamedTuple):
     """One learner's private data: train, vote and test loaders."""
 
@@ -82,14 +95,20 @@ class LearnerLoaders(NamedTuple):
     vote: TensorLoader
     test: TensorLoader
 
+    def __repr__(self) -> str:
+        """One loader a line, so that a printed learner's data never wraps mid-word."""
+        return f"LearnerLoaders(\n  train={self.train!r},\n  vote={self.vote!r},\n  test={self.test!r})"
+
 
 def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, batch_size: int = 64,
                     vote_fraction: float = 0.5, seed: int = 0, method: str = "iid",
-                    alpha: float = 0.5) -> list[LearnerLoaders]:
+                    alpha: float = 0.5, min_size: int = 10,
+                    n_classes_per_learner: int = 2) -> list[LearnerLoaders]:
     """Every learner's loaders: a part of ``train_data`` to train on, of ``test_data`` to vote and test on.
 
-    ``method`` and ``alpha`` as in ``split_dataset``; with uneven splits a learner's vote and
-    test data follow the same label mix as its training data.
+    ``method``, ``alpha``, ``min_size`` and ``n_classes_per_learner`` as in ``split_dataset``; with
+    uneven splits a learner's vote and test data follow the same label mix as its training data, and
+    every learner gets at least ``min_size`` training and ``min_size`` held-out samples.
 
     >>> x, y = torch.zeros(100, 3), torch.arange(100) % 2
     >>> parts = learner_loaders(TensorDataset(x, y), TensorDataset(x[:40], y[:40]), n_learners=2,
@@ -99,9 +118,12 @@ def learner_loaders(train_data: Dataset, test_data: Dataset, n_learners: int, ba
     """
     check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
     check_number("vote_fraction", vote_fraction, 0, 1, low_open=True, high_open=True)
-    train_parts = split_dataset(train_data, n_learners, seed, method, alpha)
-    held_out_parts = split_dataset(test_data, n_learners, seed + 1 if method == "iid" else seed, method,
-                                   alpha)
+    if method == "iid":
+        train_parts, held_out_parts = (split_dataset(train_data, n_learners, seed),
+                                       split_dataset(test_data, n_learners, seed + 1))
+    else:
+        train_parts, held_out_parts = _uneven_parts(train_data, test_data, n_learners, seed, method, alpha,
+                                                    min_size, n_classes_per_learner)
     loaders = []
     for i, (train_part, held_out) in enumerate(zip(train_parts, held_out_parts, strict=True)):
         inputs, labels = dataset_tensors(held_out)
@@ -147,3 +169,14 @@ def label_counts(labels: torch.Tensor, n_classes: int = 10) -> np.ndarray:
     """
     check_int("n_classes", n_classes, minimum=1)
     return np.bincount(labels.cpu().numpy().astype(np.int64), minlength=n_classes)[:n_classes]
+
+
+def label_mix(loaders: Sequence[LearnerLoaders], n_classes: int = 10, part: str = "train") -> np.ndarray:
+    """Counts per learner (rows) and class (columns) of every learner's ``part`` data.
+
+    >>> part = LearnerLoaders(*(TensorLoader(torch.zeros(3, 1), torch.tensor([0, 2, 2])) for _ in range(3)))
+    >>> label_mix([part, part], n_classes=3).tolist()
+    [[1, 0, 2], [1, 0, 2]]
+    """
+    check_choice("part", part, LearnerLoaders._fields)
+    return np.stack([label_counts(getattr(loaders_i, part).labels, n_classes) for loaders_i in loaders])

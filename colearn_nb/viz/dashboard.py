@@ -5,37 +5,44 @@ import html
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from ..protocol.checks import check_int, check_n_learners, check_vote_threshold
 from ..protocol.interface import MachineLearningInterface
 from ..protocol.loop import run_rounds, start_results
-from ..protocol.results import Result, Results, _fmt, _mean, round_headline
+from ..protocol.results import Result, Results, _fmt, round_headline, shared_model_line, shown_vote
 from .live import LivePlot
 
 log = logging.getLogger(__name__)
 VOTE_WORDS = {True: "&#10004; yes", False: "&#10008; no", None: "&ndash;"}
+CELL_STYLE = "padding:2px 10px;text-align:right;white-space:nowrap"
 
 
-def status_line(results: Results) -> str:
-    """The last round in one line: round, proposer, accepted or not, mean test score.
+def status_line(results: Results, score_name: str = "score") -> str:
+    """The last round in one line: its ``round_index``, proposer, decision, and the shared model's score.
 
-    >>> status_line(Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])]))
-    'Round 0: initial scores, mean test score 0.4500'
+    >>> status_line(Results([Result(False, [True, True], [0.5, 0.6], [0.4, 0.5])]), "accuracy")
+    'Start: equal starting weights, before round 0 (no vote); shared model: mean test accuracy 0.4500'
     """
-    return f"{round_headline(results)}, mean test score {_mean(results.data[-1].test_scores):.4f}"
+    return f"{round_headline(results)}; {shared_model_line(results, score_name)}"
+
+
+def _cells(tag: str, values: Sequence[object]) -> str:
+    return "".join(f"<{tag} style='{CELL_STYLE}'>{value}</{tag}>" for value in values)
 
 
 def votes_table(result: Result) -> str:
-    """One round's votes and scores as an HTML table, one row a learner."""
-    cells = "padding:2px 10px;text-align:right"
+    """One round's votes and the proposal's scores as an HTML table, one row a learner; the start: no vote."""
+    caption = (f"learner {result.block_proposer}'s proposal, as each learner scored it"
+               if result.block_proposer is not None else "each learner's scores of its weights; no vote")
     rows = "".join(
-        f"<tr><td style='{cells}'>{i}{' (proposer)' if i == result.block_proposer else ''}</td>"
-        f"<td style='{cells}'>{VOTE_WORDS.get(v, html.escape(str(v)))}</td>"
-        f"<td style='{cells}'>{_fmt(vs)}</td><td style='{cells}'>{_fmt(ts)}</td></tr>"
-        for i, (v, vs, ts) in enumerate(zip(result.votes, result.vote_scores, result.test_scores,
-                                            strict=False)))
-    head = "".join(f"<th style='{cells}'>{h}</th>" for h in ("learner", "vote", "vote score", "test score"))
-    return f"<table class='colearn-votes'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        "<tr>" + _cells("td", [f"{i}{' (proposer)' if i == result.block_proposer else ''}",
+                               VOTE_WORDS.get(shown_vote(result, i), html.escape(str(result.votes[i]))),
+                               _fmt(vs), _fmt(ts)]) + "</tr>"
+        for i, (vs, ts) in enumerate(zip(result.vote_scores, result.test_scores, strict=False)))
+    head = _cells("th", ["learner", "vote", "vote score", "test score"])
+    return (f"<table class='colearn-votes'><caption style='text-align:left;white-space:normal'>{caption}"
+            f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 class Dashboard:
@@ -43,10 +50,12 @@ class Dashboard:
 
     Rounds run in a background thread, so the panel stays responsive: Pause stops after the current
     round, a new threshold applies from the next round, Reset restores the equal starting weights.
+    The status line, the vote table and the plot always show the same round (the plot is throttled,
+    and the text waits for it). The panel wraps: beside the plot on a wide page, above it on a narrow one.
 
     >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> board = Dashboard(make_mnist_learners(n_learners=2), score_name="accuracy")
-    >>> _ = board.step(); _ = board.wait(); board.status.value.startswith("Round 1: learner 0 proposed")
+    >>> _ = board.step(); _ = board.wait(); board.status.value.startswith("Round 0: learner 0 proposed")
     True
     """
 
@@ -56,11 +65,12 @@ class Dashboard:
         check_n_learners(learners)
         check_vote_threshold(vote_threshold)
         check_int("n_rounds", n_rounds, 1, max_rounds, hint=f" (max_rounds={max_rounds})")
-        self.learners = list(learners)
+        self.learners, self.score_name = list(learners), score_name
         self.results = start_results(self.learners)
         self.start_weights = [learner.mli_get_current_weights() for learner in self.learners]
         self.error: BaseException | None = None
-        self._stop, self._worker = threading.Event(), None
+        self._stop, self._resetting = threading.Event(), threading.Event()
+        self._worker: threading.Thread | None = None
         self._build_widgets(vote_threshold, n_rounds, max_rounds)
         self.live = LivePlot(score_name, max_share=max_plot_share, on_frame=self._show_frame)
         self._refresh(force_plot=True)
@@ -73,7 +83,8 @@ class Dashboard:
         import ipywidgets as widgets
 
         self.run_button, self.step_button, self.pause_button, self.reset_button = (
-            widgets.Button(description=name, icon=icon, tooltip=tip, layout=widgets.Layout(width="90px"))
+            widgets.Button(description=name, icon=icon, tooltip=tip,
+                           layout=widgets.Layout(width="auto", min_width="88px", flex="0 0 auto"))
             for name, icon, tip in (("Run", "play", "run the number of rounds set below"),
                                     ("Step", "step-forward", "run one round"),
                                     ("Pause", "pause", "stop after the current round"),
@@ -82,21 +93,34 @@ class Dashboard:
                                (self.pause_button, self.pause), (self.reset_button, self.reset)):
             button.add_class(f"colearn-{button.description.lower()}")
             button.on_click(lambda _button, action=action: action())
-        self.threshold_slider = widgets.FloatSlider(value=vote_threshold, min=0, max=1, step=0.05,
-                                                    description="vote threshold",
-                                                    style={"description_width": "initial"})
-        self.rounds_slider = widgets.IntSlider(value=n_rounds, min=1, max=max_rounds,
-                                               description="rounds per run",
-                                               style={"description_width": "initial"})
-        self.status = widgets.HTML().add_class("colearn-status")
-        self.table = widgets.HTML()
-        self.plot = (widgets.Image(format="png", layout=widgets.Layout(width="720px"))
+        self.threshold_slider, self.rounds_slider = self._sliders(widgets, vote_threshold, n_rounds,
+                                                                  max_rounds)
+        self.status = widgets.HTML(layout=widgets.Layout(width="100%")).add_class("colearn-status")
+        self.table = widgets.HTML(layout=widgets.Layout(width="100%")).add_class("colearn-table")
+        self.plot = (widgets.Image(format="png", layout=widgets.Layout(width="720px", max_width="100%",
+                                                                       height="auto", flex="0 1 auto"))
                      .add_class("colearn-plot"))
-        buttons = widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button])
-        controls = widgets.VBox(layout=widgets.Layout(width="470px"), children=[
+        buttons = widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button],
+                               layout=widgets.Layout(flex_flow="row wrap"))
+        controls = widgets.VBox(layout=widgets.Layout(width="440px", min_width="360px", max_width="100%",
+                                                      flex="0 1 auto", margin="0 12px 8px 0"), children=[
             buttons, self.threshold_slider, self.rounds_slider, self.status, self.table])
-        self.widget = widgets.HBox([controls, self.plot])
+        self.widget = widgets.Box([controls, self.plot], layout=widgets.Layout(
+            display="flex", flex_flow="row wrap", align_items="flex-start", width="100%"))
+        self.widget.add_class("colearn-dashboard")
         self._set_running(False)
+
+    @staticmethod
+    def _sliders(widgets: Any, vote_threshold: float, n_rounds: int, max_rounds: int) -> tuple:
+        """The threshold and rounds sliders: full labels, values always shown, as wide as the panel."""
+        layout = {"width": "100%", "min_width": "340px"}
+        style = {"description_width": "initial"}
+        threshold = widgets.FloatSlider(value=vote_threshold, min=0, max=1, step=0.05, readout_format=".2f",
+                                        description="vote threshold", style=style,
+                                        layout=widgets.Layout(**layout))
+        rounds = widgets.IntSlider(value=n_rounds, min=1, max=max_rounds, description="rounds per run",
+                                   style=style, layout=widgets.Layout(**layout))
+        return threshold.add_class("colearn-threshold"), rounds.add_class("colearn-rounds")
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -125,12 +149,22 @@ class Dashboard:
         return not self.running
 
     def reset(self) -> None:
-        """Pause, then give every learner the equal starting weights and start the results again."""
+        """Pause, then give every learner the equal starting weights and start the results again.
+
+        The status says so at once; a round under way is finished first, and not shown.
+        """
+        self._resetting.set()
         self.pause()
-        self.wait()
-        for learner, weights in zip(self.learners, self.start_weights, strict=True):
-            learner.mli_accept_weights(weights)
-        self.results, self.error = start_results(self.learners), None
+        self.status.value = "Resetting: equal starting weights" + (
+            " once the current round ends" if self.running else "")
+        self.table.value = ""
+        try:
+            self.wait()
+            for learner, weights in zip(self.learners, self.start_weights, strict=True):
+                learner.mli_accept_weights(weights)
+            self.results, self.error = start_results(self.learners), None
+        finally:
+            self._resetting.clear()
         self._refresh(force_plot=True)
 
     def _start(self, n_rounds: int) -> bool:
@@ -155,15 +189,19 @@ class Dashboard:
             self.error = exc
             log.exception("round failed")
         finally:
-            self.live.finish(self.results)
+            if not self._resetting.is_set():
+                self._refresh(force_plot=self.live._pending is not None)
             self._set_running(False)
             if self.error is not None:
                 self.status.value = html.escape(f"Stopped by an error: {self.error}")
 
     def _refresh(self, force_plot: bool = False) -> None:
-        self.status.value = html.escape(status_line(self.results))
-        self.table.value = votes_table(self.results.data[-1])
-        self.live.update(self.results, force=force_plot)
+        """Draw the plot unless throttled; the status and the table change with it, so all show one round."""
+        if self._resetting.is_set():
+            return
+        if self.live.update(self.results, force=force_plot):
+            self.status.value = html.escape(status_line(self.results, self.score_name))
+            self.table.value = votes_table(self.results.data[-1])
 
     def _show_frame(self, frame: bytes) -> None:
         self.plot.value = frame

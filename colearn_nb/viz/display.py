@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from pathlib import Path
@@ -87,6 +88,32 @@ def _read_quota(path: Path) -> float | None:
     return None if quota == "max" else float(quota) / float(period)
 
 
+def _release_freed_memory() -> bool:
+    """Give memory that Python and torch freed back to the system (glibc's ``malloc_trim``); False elsewhere.
+
+    >>> isinstance(_release_freed_memory(), bool)
+    True
+    """
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not Linux with glibc: nothing to do
+        return False
+    return bool(trim(0))
+
+
+def _release_after_each_cell() -> None:
+    """In a notebook, run ``_release_freed_memory`` after every cell (once, however often it is asked)."""
+    from IPython import get_ipython
+
+    events = get_ipython().events
+    registered = events.callbacks["post_run_cell"]
+    if not any(getattr(callback, "__name__", "") == "_release" for callback in registered):
+        def _release(result=None) -> None:
+            _release_freed_memory()
+
+        events.register("post_run_cell", _release)
+
+
 def setup_notebook(seed: int | None = 0, offline: bool = True, threads: int | None = None) -> str:
     """A notebook's first call: shipped digits, figures as pictures, threads, one seed; prints one line.
 
@@ -103,6 +130,7 @@ def setup_notebook(seed: int | None = 0, offline: bool = True, threads: int | No
         os.environ.setdefault("COLEARN_NB_OFFLINE", "1")
     if _in_notebook():
         _show_figures_as_png()
+        _release_after_each_cell()  # freed memory back to the system: Binder counts what the kernel holds
     threads = available_cpus() if threads is None else threads
     torch.set_num_threads(check_int("threads", threads, minimum=1))
     if seed is not None:

@@ -23,7 +23,10 @@ FrameSink = Callable[[bytes], None]
 
 
 class LivePlot:
-    """Scores above, the vote matrix below, redrawn as PNG frames into one display updated in place.
+    """The shared model's scores above, the vote matrix below, redrawn as PNG frames into one display.
+
+    The scores are those of the weights the learners hold after each round (a rejected proposal
+    leaves them flat); columns are labelled "start", then each round's ``round_index``.
 
     Redraws are throttled: at most one per ``min_interval`` seconds, and all drawing since the first
     update, the final frame included, may take at most ``max_share`` of the time (1.0: no such limit).

@@ -12,10 +12,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
 from ..protocol.checks import check_choice
-from ..protocol.results import Results
+from ..protocol.results import Result, Results, _mean, holds_its_scores, round_label, shown_vote
 from ..pytorch.splitting import LearnerLoaders, label_counts
 from .display import new_figure, show
 
@@ -25,37 +24,68 @@ if TYPE_CHECKING:
 Curve = tuple[Sequence[float], Sequence[float]]
 
 VOTE_COLOURS = {True: (0.80, 1.00, 0.80), False: (1.00, 0.60, 0.60), None: (0.85, 0.85, 0.85)}
+ROUND_AXIS_LABEL = "round (start: the equal starting weights)"
+
+
+def held_results(results: Results) -> list[Result]:
+    """For each round, the ``Result`` whose scores are those of the weights the learners hold after it.
+
+    A rejected proposal leaves the learners on the weights of the last round they accepted.
+
+    >>> r = Results([Result(False, [True], [0.1], [0.2]),
+    ...              Result(False, [None], [0.9], [0.9], block_proposer=0)])
+    >>> [h.test_scores for h in held_results(r)]
+    [[0.2], [0.2]]
+    """
+    held: list[Result] = []
+    for result in results.data:
+        held.append(result if holds_its_scores(result) or not held else held[-1])
+    return held
+
+
+def label_rounds(ax: Axes, n_columns: int) -> None:
+    """x ticks at ``Results.data`` positions, labelled "start", 0, 1, ... (each round's ``round_index``)."""
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9) if n_columns <= 15 * s)
+    ticks = [0, *range(1, n_columns, step)]
+    ax.set_xticks(ticks, [round_label(t) for t in ticks])
+    ax.set_xlabel(ROUND_AXIS_LABEL)
 
 
 def draw_scores(ax: Axes, results: Results, score_name: str = "score") -> None:
-    """Per-learner test (blue) and vote (red) scores per round, thin; their means bold."""
+    """The scores of the weights the learners hold after each round: test (blue) and vote (red), means bold.
+
+    Thin dashed lines are each learner's scores, flat while proposals are rejected; each proposal's
+    own scores are in the vote table (``print_results``), where the vote is explained.
+    """
     ax.clear()
-    rounds = np.arange(len(results.data))
-    for test_scores, vote_scores in zip(results.h_test_scores, results.h_vote_scores, strict=True):
-        ax.plot(rounds, test_scores, "b--", alpha=0.4, linewidth=1)
-        ax.plot(rounds, vote_scores, "r--", alpha=0.4, linewidth=1)
-    ax.plot(rounds, results.mean_test_scores, "b", linewidth=3, label=f"mean test {score_name}")
-    ax.plot(rounds, results.mean_vote_scores, "r", linewidth=3, label=f"mean vote {score_name}")
-    ax.set_xlabel("training round")
+    held, rounds = held_results(results), np.arange(len(results.data))
+    for learner in range(results.n_learners):
+        ax.plot(rounds, [r.test_scores[learner] for r in held], "b--", alpha=0.4, linewidth=1)
+        ax.plot(rounds, [r.vote_scores[learner] for r in held], "r--", alpha=0.4, linewidth=1)
+    ax.plot(rounds, results.shared_model_scores, "b", marker="o", markersize=4, linewidth=3,
+            label=f"shared model: mean test {score_name}")
+    ax.plot(rounds, [_mean(r.vote_scores) for r in held], "r", marker="o", markersize=4, linewidth=3,
+            label=f"shared model: mean vote {score_name}")
     ax.set_ylabel(score_name)
-    ax.set_xlim(-0.5, max(len(rounds) - 0.5, 0.5))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.5, max(len(rounds) - 0.5, 1.5))
+    label_rounds(ax, len(rounds))
     ax.legend(loc="best")
 
 
 def vote_image(results: Results) -> np.ndarray:
-    """The vote matrix as RGB, learners down and rounds across: green yes, red no, grey no vote."""
+    """The vote matrix as RGB, learners down, rounds across: green yes, red no, grey none (the start too)."""
     image = np.zeros((results.n_learners, len(results.data), 3))
-    for round_index, result in enumerate(results.data):
-        for learner, vote in enumerate(result.votes):
-            image[learner, round_index] = VOTE_COLOURS[None if vote is None else bool(vote)]
+    for column, result in enumerate(results.data):
+        for learner in range(len(result.votes)):
+            vote = shown_vote(result, learner)
+            image[learner, column] = VOTE_COLOURS[None if vote is None else bool(vote)]
     return image
 
 
 def draw_votes(ax: Axes, results: Results) -> None:
     """The vote matrix; each round's proposer marked with a tick when accepted, a cross when rejected."""
     ax.clear()
-    n_rounds, n_learners = len(results.data), results.n_learners
+    n_columns, n_learners = len(results.data), results.n_learners
     ax.imshow(vote_image(results), aspect="auto", interpolation="nearest")
     proposals = [(i, r.block_proposer, r.vote) for i, r in enumerate(results.data)
                  if r.block_proposer is not None]
@@ -67,17 +97,17 @@ def draw_votes(ax: Axes, results: Results) -> None:
     if rejected:
         ax.scatter(*zip(*rejected, strict=True), marker="X", c="red", s=120, label="proposer, rejected")
     ax.set_yticks(range(n_learners), [f"learner {i}" for i in range(n_learners)])
-    ax.set_xticks(range(0, n_rounds, max(1, n_rounds // 20)))
-    ax.vlines(np.arange(-0.5, n_rounds, 1), -0.5, n_learners - 0.5, colors="w", linewidth=2)
-    ax.hlines(np.arange(-0.5, n_learners, 1), -0.5, n_rounds - 0.5, colors="w", linewidth=2)
-    ax.set_xlabel("training round")
+    ax.set_xlim(-0.5, max(n_columns - 0.5, 1.5))
+    label_rounds(ax, n_columns)
+    ax.vlines(np.arange(-0.5, n_columns, 1), -0.5, n_learners - 0.5, colors="w", linewidth=2)
+    ax.hlines(np.arange(-0.5, n_learners, 1), -0.5, n_columns - 0.5, colors="w", linewidth=2)
     handles = [Patch(color=VOTE_COLOURS[k], label=label) for k, label in
                ((True, "yes"), (False, "no"), (None, "no vote"))]
     ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
 def plot_results(results: Results, score_name: str = "score", ax: Axes | None = None) -> Figure:
-    """Scores per round: each learner's test and vote scores thin, means bold; a new figure unless ``ax``.
+    """The shared model's scores per round: each learner's thin, means bold; a new figure unless ``ax``.
 
     >>> from colearn_nb.protocol.results import Result
     >>> r = Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])])
@@ -94,8 +124,8 @@ def plot_votes(results: Results, ax: Axes | None = None) -> Figure:
 
     >>> from colearn_nb.protocol.results import Result
     >>> r = Results([Result(True, [True, True], [0.5, 0.6], [0.4, 0.5])])
-    >>> plot_votes(r).axes[0].get_xlabel()
-    'training round'
+    >>> [t.get_text() for t in plot_votes(r).axes[0].get_xticklabels()]
+    ['start']
     """
     ax = ax or new_figure(figsize=(10, 3), layout="constrained").add_subplot()
     draw_votes(ax, results)

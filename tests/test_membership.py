@@ -1,0 +1,97 @@
+"""Membership inference: the loss-threshold attack recognises the digits a model trained on, and DP-SGD
+takes most of that away (measured on a small model and 100 digits, so it runs in seconds)."""
+import pytest
+import torch
+
+from colearn_nb import (
+    DiffPrivConfig,
+    PytorchLearner,
+    TensorLoader,
+    dataset_tensors,
+    load_mnist,
+    loss_threshold_attack,
+    membership_advantage,
+    membership_auc,
+    opacus_available,
+    sample_losses,
+)
+
+
+def small_model():
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(),
+                               torch.nn.Linear(64, 10), torch.nn.LogSoftmax(dim=1))
+
+
+def trained_learner(members, diff_priv_config=None, proposals=25):
+    """A learner on ``members`` (batches of 20) after ``proposals`` accepted proposals of a full pass each."""
+    torch.manual_seed(0)
+    model = small_model()
+    optimizer = (torch.optim.SGD(model.parameters(), lr=0.1) if diff_priv_config
+                 else torch.optim.Adam(model.parameters(), lr=1e-3))
+    learner = PytorchLearner(model=model, optimizer=optimizer,
+                             train_loader=TensorLoader(*members, batch_size=20, shuffle=True, seed=0),
+                             vote_loader=TensorLoader(*members, batch_size=100), criterion=torch.nn.NLLLoss(),
+                             diff_priv_config=diff_priv_config)
+    for _ in range(proposals):
+        learner.mli_accept_weights(learner.mli_propose_weights())
+    return learner
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """100 training digits (members) and 100 test digits never trained on (non-members)."""
+    train_inputs, train_labels = dataset_tensors(load_mnist()[0])
+    test_inputs, test_labels = dataset_tensors(load_mnist()[1])
+    return (train_inputs[:100], train_labels[:100]), (test_inputs[:100], test_labels[:100])
+
+
+@pytest.fixture(scope="module")
+def plain_attack(digits):
+    """The attack on a learner trained without privacy."""
+    members, non_members = digits
+    return loss_threshold_attack(trained_learner(members).model, members, non_members)
+
+
+def test_a_model_trained_on_few_digits_gives_them_away(digits, plain_attack):
+    members, non_members = digits
+    untrained = loss_threshold_attack(small_model(), members, non_members)
+    attack = plain_attack
+    assert attack.n == 100 and attack.member_loss < attack.non_member_loss / 5
+    assert attack.auc > 0.75 and attack.advantage > 0.4
+    assert untrained.advantage < attack.advantage - 0.25, "before training there was nothing to find"
+
+
+@pytest.mark.skipif(not opacus_available(), reason="opacus is not installed (pip install opacus)")
+def test_dp_sgd_takes_the_advantage_away(digits, plain_attack):
+    members, non_members = digits
+    plain = plain_attack
+    config = DiffPrivConfig(target_epsilon=1.0, target_delta=1e-5, planned_proposals=25)
+    private_learner = trained_learner(members, config)
+    private = loss_threshold_attack(private_learner.model, members, non_members)
+    assert private_learner.privacy.epsilon() <= 1.0
+    assert private.advantage < plain.advantage - 0.2 and abs(private.auc - 0.5) < abs(plain.auc - 0.5) / 2
+
+
+def test_auc_and_advantage_on_known_losses():
+    separated = torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0.5, 0.6, 0.7])
+    assert membership_auc(*separated) == 1.0 and membership_advantage(*separated) == 1.0
+    alike = torch.tensor([0.1, 0.5]), torch.tensor([0.1, 0.5])
+    assert membership_auc(*alike) == 0.5 and membership_advantage(*alike) == 0.0
+    reversed_ = torch.tensor([0.9]), torch.tensor([0.1])
+    assert membership_auc(*reversed_) == 0.0 and membership_advantage(*reversed_) == 0.0
+    with pytest.raises(ValueError, match="losses: got 0 member and 1 non-member losses"):
+        membership_auc(torch.tensor([]), torch.tensor([0.1]))
+
+
+def test_sample_losses_are_per_sample_cross_entropy_and_keep_the_model_mode():
+    model = small_model().train()
+    inputs, labels = torch.randn(5, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4])
+    losses = sample_losses(model, inputs, labels, batch_size=2)
+    model.eval()
+    expected = torch.nn.functional.nll_loss(model(inputs), labels, reduction="none")
+    assert torch.allclose(losses, expected.detach()) and losses.shape == (5,)
+    model.train()
+    sample_losses(model, inputs, labels)
+    assert model.training
+    with pytest.raises(ValueError, match="inputs and labels: got 5 inputs and 4 labels"):
+        sample_losses(model, inputs, labels[:4])
