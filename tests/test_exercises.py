@@ -47,6 +47,14 @@ SETUP = {
 FEWER_ROUNDS = {"05": 10, "10": 4, "11": 5}
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """The notebooks' set-up cells run in this process: put torch's thread count back after each test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def cells(number: str) -> dict[str, dict]:
     notebook = json.loads(NOTEBOOKS[number].read_text(encoding="utf-8"))
     return {cell.get("id"): cell for cell in notebook["cells"]}
