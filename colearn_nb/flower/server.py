@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..protocol.checks import check_int, check_n_rounds, check_vote_threshold
 from ..protocol.interface import ProposedWeights, Weights
+from ..protocol.loop import round_result
 from ..protocol.results import Result, Results
 from ..protocol.round import LearnerError, is_accepted, refuse_non_finite
 from .records import record_to_scores, record_to_summary
@@ -151,15 +152,6 @@ def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_thresh
     answers = [ProposedWeights(weights, s["vote_score"], s["test_score"],
                                None if i == proposer else s["vote"]) for i, s in enumerate(scores)]
     return round_result(answers, is_accepted([pw.vote for pw in answers], vote_threshold), summary, proposer)
-
-
-def round_result(answers: Sequence[ProposedWeights], accepted: bool, summary: Any, proposer: int) -> Result:
-    """The ``Result`` that ``collective_learning_round`` makes of the learners' answers."""
-    return Result(vote=accepted, votes=[pw.vote for pw in answers],
-                  vote_scores=[pw.vote_score for pw in answers],
-                  test_scores=[pw.test_score for pw in answers],
-                  training_summaries=[summary] if summary is not None else [], block_proposer=proposer,
-                  errors=[pw.error for pw in answers if pw.error])
 
 
 def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,

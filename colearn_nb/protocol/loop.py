@@ -10,7 +10,7 @@ from typing import Any
 
 from .accept import AcceptFailed, accept_or_roll_back
 from .checks import check_n_learners, check_n_rounds, check_on_error, check_round_index, check_vote_threshold
-from .interface import MachineLearningInterface
+from .interface import MachineLearningInterface, ProposedWeights
 from .results import Result, Results
 from .round import blame, run_one_round
 
@@ -69,14 +69,17 @@ def collective_learning_round(learners: Sequence[MachineLearningInterface], vote
     """
     proposed_weights_list, vote = run_one_round(round_index, learners, vote_threshold, on_error)
     proposer = round_index % len(learners)
-    summary = proposed_weights_list[proposer].weights.training_summary
-    return Result(vote=vote,
-                  votes=[pw.vote for pw in proposed_weights_list],
-                  vote_scores=[pw.vote_score for pw in proposed_weights_list],
-                  test_scores=[pw.test_score for pw in proposed_weights_list],
-                  training_summaries=[summary] if summary is not None else [],
-                  block_proposer=proposer,
-                  errors=[pw.error for pw in proposed_weights_list if pw.error])
+    return round_result(proposed_weights_list, vote, proposed_weights_list[proposer].weights.training_summary,
+                        proposer)
+
+
+def round_result(answers: Sequence[ProposedWeights], accepted: bool, summary: Any, proposer: int) -> Result:
+    """The ``Result`` of a voting round from every learner's answer (the proposer's vote ``None``)."""
+    return Result(vote=accepted, votes=[pw.vote for pw in answers],
+                  vote_scores=[pw.vote_score for pw in answers],
+                  test_scores=[pw.test_score for pw in answers],
+                  training_summaries=[summary] if summary is not None else [], block_proposer=proposer,
+                  errors=[pw.error for pw in answers if pw.error])
 
 
 def individual_training_round(learners: Sequence[MachineLearningInterface], round_index: int) -> Result:
