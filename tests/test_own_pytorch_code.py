@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset, random_split
+from user_learners import Tied as TiedNet  # two layers sharing one weight
 
 from colearn_nb import (
     MachineLearningInterface,
@@ -35,18 +36,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.out(torch.relu(self.hidden(x)))
-
-
-class TiedNet(nn.Module):
-    """Two layers sharing one weight: ``second.weight`` is ``first.weight``."""
-
-    def __init__(self):
-        super().__init__()
-        self.first, self.second, self.out = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 3)
-        self.second.weight = self.first.weight
-
-    def forward(self, x):
-        return self.out(torch.relu(self.second(torch.relu(self.first(x)))))
 
 
 class Stream(IterableDataset):

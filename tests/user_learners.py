@@ -49,6 +49,8 @@ class Dropout(nn.Module):
 
 
 class Tied(nn.Module):
+    """Two layers sharing one weight: ``second.weight`` is ``first.weight``."""
+
     def __init__(self):
         super().__init__()
         self.first, self.second, self.out = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 3)
