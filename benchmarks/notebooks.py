@@ -10,6 +10,11 @@ the largest sum of resident set sizes of the kernel and every process it started
 sampled every 50 ms. Notebook 12 runs twice: as on a machine without a memory limit (Flower on Ray) and
 as under Binder's 2 GB limit (COLEARN_NB_FLOWER_BACKEND=in-process: what the cgroup limit makes it
 choose there); the target is Binder's. Runs offline on the digits shipped with the kit.
+
+The kernels run this interpreter's torch. Binder's image has conda-forge's CPU-only ``pytorch-cpu``
+(2.13.0); pip's default torch on Linux is the CUDA build, whose import alone holds about 0.3 GB more
+(CUDA libraries, triton). To measure what Binder runs, run this script with the Python of a venv that
+has the CPU-only torch (see "Memory" in the README).
 """
 from __future__ import annotations
 
@@ -102,13 +107,22 @@ def run_with_backend(path: Path, backend: str | None) -> tuple[float, float, int
         del os.environ[BACKEND_VARIABLE]
 
 
+def torch_build() -> str:
+    """The kernels' torch (this interpreter's), e.g. "torch 2.13.0+cpu (CPU-only build)"."""
+    from importlib.metadata import version
+
+    torch_version = version("torch")
+    build = "CPU-only build" if torch_version.endswith("+cpu") else "pip's default build, CUDA libraries"
+    return f"torch {torch_version} ({build}) in {sys.prefix}"
+
+
 def main(paths: list[str]) -> None:
     os.environ.setdefault("COLEARN_NB_OFFLINE", "1")
     if any(p in ("-h", "--help") for p in paths):
         print(__doc__)
         return
     notebooks = [Path(p) for p in paths] or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start; {torch_build()}")
     print(f"{'notebook':<32} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'target MB':>9}  within")
     total_s, total_cpu_s, failed = 0.0, 0.0, []
     for name, path, backend in runs(notebooks):

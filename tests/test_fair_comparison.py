@@ -180,3 +180,20 @@ def test_bad_learner_options_are_refused(options, message):
     train_data, test_data = small_mnist(400, 200)
     with pytest.raises(ValueError, match=message):
         compare_fairly(learner_loaders(train_data, test_data, n_learners=2), **options)
+
+
+def test_curve_legends_sit_beside_the_data_never_on_it():
+    """Curves end at the right, where a legend inside the axes would hide the final points (09 to 11)."""
+    from matplotlib.figure import Figure
+
+    from colearn_nb import plot_curves
+
+    rounds = list(range(11))
+    curves = {name: (rounds, [level * r / 10 for r in rounds]) for name, level in
+              (("no privacy", 0.95), ("noise 0.8", 0.6), ("noise 1.5", 0.3))}
+    for figure in (plot_curves(curves), plot_curves(curves, ax=Figure(layout="constrained").add_subplot())):
+        figure.draw_without_rendering()  # lays the figure out, as when it is shown
+        ax = figure.axes[0]
+        legend, data_area = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert not legend.overlaps(data_area), (legend, data_area)
+        assert figure.bbox.contains(legend.x1 - 1, legend.y0 + 1), "the legend fits in the figure"

@@ -127,3 +127,46 @@ def test_a_checkpoint_keeps_the_epsilon_already_spent(tmp_path):
     assert fresh[0].privacy.epsilon() == 0
     load_checkpoint(tmp_path / "dp.ckpt", fresh)
     assert fresh[0].privacy.epsilon() == pytest.approx(spent) and fresh[1].privacy.epsilon() == 0
+
+
+def private_learner_from_plain_loaders(max_physical_batch_size):
+    """A user's own model, SGD and plain DataLoaders, private with pieces of ``max_physical_batch_size``."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from colearn_nb import PytorchLearner
+
+    torch.manual_seed(0)
+    inputs, labels = torch.randn(256, 20), torch.randint(0, 3, (256,))
+    model = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3),
+                                torch.nn.LogSoftmax(dim=1))
+    config = DiffPrivConfig(target_epsilon=50.0, target_delta=1e-5, noise_multiplier=1.0,
+                            max_physical_batch_size=max_physical_batch_size)
+    data = TensorDataset(inputs, labels)
+    learner = PytorchLearner(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+                             train_loader=DataLoader(data, batch_size=64, shuffle=True),
+                             vote_loader=DataLoader(data, batch_size=64), criterion=torch.nn.NLLLoss(),
+                             num_train_batches=3, diff_priv_config=config, seed=1)
+    seen = []  # the batch sizes the model trains on
+    model[0].register_forward_hook(lambda module, args, out: seen.append(len(args[0])) if module.training
+                                   else None)
+    return learner, seen
+
+
+@needs_opacus
+def test_physical_pieces_bound_the_batch_opacus_sees_and_keep_the_update_and_the_accounting():
+    """Pieces of 8 give the whole batch's update (float rounding aside), its noise and its epsilon."""
+    whole, whole_seen = private_learner_from_plain_loaders(None)
+    pieces, pieces_seen = private_learner_from_plain_loaders(8)
+    proposals = [learner.mli_propose_weights() for learner in (whole, pieces)]
+    assert max(whole_seen) > 8 and max(pieces_seen) <= 8 and sum(pieces_seen) == sum(whole_seen)
+    for key, tensor in proposals[0].weights.items():
+        torch.testing.assert_close(proposals[1].weights[key], tensor, rtol=1e-5, atol=1e-6)
+    summaries = [proposal.training_summary for proposal in proposals]
+    assert summaries[0]["n_train_batches"] == summaries[1]["n_train_batches"] == 3
+    assert abs(summaries[0]["mean_train_loss"] - summaries[1]["mean_train_loss"]) < 1e-5
+    assert whole.privacy.accountant.history == pieces.privacy.accountant.history == [(1.0, 0.25, 3)]
+
+
+def test_max_physical_batch_size_must_be_a_positive_whole_number():
+    with pytest.raises(ValueError, match="max_physical_batch_size: got 0"):
+        DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, noise_multiplier=1.0, max_physical_batch_size=0)

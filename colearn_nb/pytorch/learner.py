@@ -192,18 +192,23 @@ class PytorchLearner(MachineLearningInterface):
         self.model.train()
         total_loss, n_batches = torch.zeros((), device=self.device), 0
         for inputs, labels in islice(self.train_loader, self.num_train_batches):
-            inputs, labels = inputs.to(self.device), labels.to(self.device)
-            self.optimizer.zero_grad()
-            loss = self.criterion(self.model(inputs), labels)
-            loss.backward()
-            self.optimizer.step()
-            total_loss += loss.detach()
+            total_loss += self._step(inputs.to(self.device), labels.to(self.device))
             n_batches += 1
         # frees gradients (and DP-SGD's per-sample ones) between rounds
         self.optimizer.zero_grad(set_to_none=True)
         if n_batches == 0:
             raise ValueError("train_loader: yielded no batches; give this learner some training data")
         return {"n_train_batches": n_batches, "mean_train_loss": total_loss.item() / n_batches}
+
+    def _step(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on a batch (DP-SGD's in pieces, see ``PrivateTraining.step``); its loss."""
+        if self.privacy is not None:
+            return self.privacy.step(self.model, self.criterion, inputs, labels)
+        self.optimizer.zero_grad()
+        loss = self.criterion(self.model(inputs), labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
 
     @torch.no_grad()
     def test(self, loader: Iterable, loader_name: str = "loader") -> float:

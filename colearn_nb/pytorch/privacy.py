@@ -39,9 +39,13 @@ INSTALL_HINT = "differential privacy needs opacus: pip install opacus (or pip in
 class DiffPrivConfig:
     """A learner's privacy budget and DP-SGD settings: the budget and the planned proposals, or a noise level.
 
+    ``max_physical_batch_size`` bounds memory, not privacy: each batch trains in pieces of at most that many
+    samples, so opacus holds fewer per-sample gradients at once (None: the whole batch at once); the step,
+    its noise and its accounting stay those of the whole batch, as with opacus's ``BatchMemoryManager``.
+
     >>> DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, planned_proposals=4)
     DiffPrivConfig(target_epsilon=5.0, target_delta=1e-05, max_grad_norm=1.0, noise_multiplier=None, \
-planned_proposals=4)
+planned_proposals=4, max_physical_batch_size=8)
     """
 
     target_epsilon: float
@@ -49,6 +53,7 @@ planned_proposals=4)
     max_grad_norm: float = 1.0
     noise_multiplier: float | None = None
     planned_proposals: int | None = None
+    max_physical_batch_size: int | None = 8
 
     def __post_init__(self):
         check_number("target_epsilon", self.target_epsilon, 0, low_open=True, hint=", e.g. 5.0")
@@ -60,6 +65,9 @@ planned_proposals=4)
         if self.planned_proposals is not None:
             check_int("planned_proposals", self.planned_proposals, minimum=1,
                       hint=" (how many proposals the budget must last)")
+        if self.max_physical_batch_size is not None:
+            check_int("max_physical_batch_size", self.max_physical_batch_size, minimum=1,
+                      hint=" (samples per piece of a batch; None: whole batches)")
         if (self.noise_multiplier is None) == (self.planned_proposals is None):
             raise ValueError(f"planned_proposals: got {self.planned_proposals!r} with noise_multiplier="
                              f"{self.noise_multiplier!r}; expected one of them: the number of proposals the "
@@ -178,6 +186,27 @@ class PrivateTraining:
         if self.config.noise_multiplier is None and not self.accountant.history:
             self.noise_multiplier = self.planned_noise(num_train_batches)
             self.optimizer.noise_multiplier = self.noise_multiplier
+
+    def step(self, model: torch.nn.Module, criterion: Any, inputs: torch.Tensor,
+             labels: torch.Tensor) -> torch.Tensor:
+        """One DP-SGD step on a batch, in pieces of at most ``max_physical_batch_size``; its mean loss.
+
+        Clipped per-sample gradients are summed over the pieces and noised once, at the last piece (opacus
+        skips the step at the others), so the update and the accounting are the whole batch's.
+        """
+        size = self.config.max_physical_batch_size or max(len(labels), 1)
+        pieces = list(zip(inputs.split(size), labels.split(size), strict=True)) or [(inputs, labels)]
+        total_loss = torch.zeros((), device=labels.device)
+        for index, (piece_inputs, piece_labels) in enumerate(pieces):
+            self.optimizer.signal_skip_step(do_skip=index < len(pieces) - 1)
+            self.optimizer.zero_grad()  # keeps the sum of the pieces already clipped
+            loss = criterion(model(piece_inputs), piece_labels)
+            loss.backward()
+            self.optimizer.step()
+            if len(pieces) == 1:
+                return loss.detach()
+            total_loss += loss.detach() * len(piece_labels)
+        return total_loss / len(labels)
 
     @contextmanager
     def quiet(self) -> Iterator[None]:

@@ -186,7 +186,7 @@ def plot_curves(curves: Mapping[str, Curve], xlabel: str = "training epochs, all
         ax.plot(x, scores, marker="o", markersize=3, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"mean test {score_name}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: curves end where a legend sits
     return ax.figure
 
 
