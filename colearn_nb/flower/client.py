@@ -4,19 +4,24 @@ Flower rebuilds a ClientApp for every message, so the learner's state (weights, 
 score, optimizer and shuffling state) and the proposal awaiting a decision live in
 ``context.state``. A learner already built in this process is reused when its state is the
 one in ``context.state`` (same version), which saves rebuilding it for every message.
+A node with no state for the run (its SuperNode restarted) answers a round message with an error
+saying so; the server then sends it the shared weights by ``query.init``, which also drops any
+proposal it still awaits a decision on.
 Taught in notebook 12.
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 from ..protocol.weights import weights_are_finite
 from .records import (
     bytes_to_state,
+    config_int,
     record_to_weights,
     scores_to_record,
     state_to_bytes,
@@ -24,11 +29,12 @@ from .records import (
     weights_to_record,
 )
 
+logger = logging.getLogger(__name__)  # a participant's worker log shows its own proposals and votes
 if TYPE_CHECKING:
-    from flwr.app import Context, Message
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Message
     from flwr.clientapp import ClientApp
 
-LearnerFn = Callable[[int], MachineLearningInterface]
+LearnerFn = Callable[..., MachineLearningInterface]  # (partition_id) or (partition_id, run_config)
 STATE_KEY, WEIGHTS_KEY, PENDING_KEY, PENDING_ROUND_KEY = (
     "colearn.state", "colearn.weights", "colearn.pending", "colearn.pending_round")
 
@@ -43,6 +49,14 @@ class _Built:
 
 
 _BUILT: dict[tuple[int, int], _Built] = {}  # (run_id, partition_id) -> learner built in this process
+
+
+def require_state(context: Context, message: Message) -> None:
+    """Refuse a round message on a node holding no learner state for this run (its SuperNode restarted)."""
+    if context.state.get(STATE_KEY) is None:
+        raise RuntimeError(f"learner {partition_id(context)}: this SuperNode has no learner state for run "
+                           f"{context.run_id} (did it restart?); it needs the shared weights ('query.init') "
+                           f"before '{message.metadata.message_type}'")
 
 
 def partition_id(context: Context) -> int:
@@ -60,9 +74,9 @@ class NodeLearner:
     def __init__(self, context: Context, make_learner: LearnerFn, takes_run_config: bool = False):
         self.context, self.partition_id = context, partition_id(context)
         self.key = (context.run_id, self.partition_id)
-        state = context.state.get(STATE_KEY)
-        self.version = int(state["version"]) if state is not None else 0
-        built = _BUILT.get(self.key)
+        state = context.state.config_records.get(STATE_KEY)
+        self.version = config_int(state, "version") if state is not None else 0
+        built = _BUILT.get(self.key) if state is not None else None  # no state: a fresh (restarted) node
         if built is None:
             args = (self.partition_id, dict(context.run_config)) if takes_run_config else (self.partition_id,)
             built = _Built(make_learner(*args), version=0)
@@ -71,35 +85,41 @@ class NodeLearner:
             self._restore(built, state)
         self.built, self.learner = built, built.learner
 
-    def _restore(self, built: _Built, state) -> None:
+    def _restore(self, built: _Built, state: ConfigRecord) -> None:
         """Load the saved learner state and the pending proposal into ``built``."""
         like = built.learner.mli_get_current_weights().weights
         if "learner" in state:
-            built.learner.load_state_dict(bytes_to_state(state["learner"]))
+            cast(Any, built.learner).load_state_dict(bytes_to_state(cast(bytes, state["learner"])))
         else:
-            built.learner.mli_accept_weights(record_to_weights(self.context.state[WEIGHTS_KEY], like))
+            built.learner.mli_accept_weights(record_to_weights(self.context.state.array_records[WEIGHTS_KEY],
+                                                               like))
         if PENDING_KEY in self.context.state:
-            built.pending = record_to_weights(self.context.state[PENDING_KEY], like)
+            built.pending = record_to_weights(self.context.state.array_records[PENDING_KEY], like)
 
-    def apply_decision(self, config) -> None:
+    def apply_decision(self, config: ConfigRecord) -> None:
         """Accept (or drop) the proposal awaiting the decision that ``config`` carries."""
-        decided_round = int(config["decided_round"])
+        decided_round, pending = config_int(config, "decided_round"), self.built.pending
         if decided_round < 0:
             return
-        pending_round = int(self.context.state[PENDING_ROUND_KEY]["round"]) if self.built.pending else -1
+        pending_round = (config_int(self.context.state.config_records[PENDING_ROUND_KEY], "round")
+                         if pending is not None else -1)
         if pending_round == -1 and not bool(config["accepted"]):  # a rejected round it was not asked about
             return
         if pending_round != decided_round:
             raise RuntimeError(f"learner {self.partition_id}: got the decision of round {decided_round} "
                                f"but awaits one for round {pending_round}; "
                                "its state is out of step with the server")
-        if bool(config["accepted"]):
-            self.learner.mli_accept_weights(self.built.pending)
+        if bool(config["accepted"]) and pending is not None:
+            self.learner.mli_accept_weights(pending)
+        self.drop_pending()
+
+    def drop_pending(self) -> None:
+        """Forget the proposal awaiting a decision (decided, or replaced by the shared weights)."""
         self.built.pending = None
         for key in (PENDING_KEY, PENDING_ROUND_KEY):
             self.context.state.pop(key, None)
 
-    def keep_pending(self, proposal: Weights, round_index: int, record=None) -> None:
+    def keep_pending(self, proposal: Weights, round_index: int, record: ArrayRecord | None = None) -> None:
         """Remember the proposal of ``round_index`` (and its ``ArrayRecord``, if any) until decided."""
         from flwr.app import ConfigRecord
 
@@ -122,6 +142,11 @@ class NodeLearner:
         _BUILT[self.key] = self.built
 
 
+def colearn_config(message: Message) -> ConfigRecord:
+    """The ``colearn`` ConfigRecord of a message from the server: the round and the last decision."""
+    return message.content.config_records["colearn"]
+
+
 def _reply(message: Message, **records) -> Message:
     from flwr.app import Message, RecordDict
 
@@ -134,9 +159,10 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     With ``takes_run_config`` it is called as ``make_learner(partition_id, run_config)``.
 
     It answers ``query.hello`` (partition id, and weights when asked), ``query.init`` (equal
-    starting weights and initial scores), ``train`` (propose and score the proposal),
-    ``evaluate`` (score and vote on a proposal) and ``query.decide``; a decision travels with
-    the next message a learner gets.
+    starting weights and initial scores; later, the shared weights for a learner out of sync),
+    ``train`` (propose and score the proposal), ``evaluate`` (score and vote on a proposal) and
+    ``query.decide``; a decision travels with the next message a learner gets. ``train``,
+    ``evaluate`` and ``query.decide`` on a node without state for the run fail, saying so.
     """
     from flwr.clientapp import ClientApp
 
@@ -147,8 +173,9 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
         from flwr.app import ConfigRecord
 
         node = NodeLearner(context, make_learner, takes_run_config)
-        records = {"info": ConfigRecord({"partition_id": node.partition_id})}
-        if int(message.content["colearn"]["weights_from"]) == node.partition_id:
+        info = ConfigRecord({"partition_id": node.partition_id})
+        records: dict[str, ConfigRecord | ArrayRecord] = {"info": info}
+        if config_int(colearn_config(message), "weights_from") == node.partition_id:
             records["weights"] = weights_to_record(node.learner.mli_get_current_weights())
         node.save()
         return _reply(message, **records)
@@ -157,10 +184,11 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     def init(message: Message, context: Context) -> Message:
         node = NodeLearner(context, make_learner, takes_run_config)
         if "weights" in message.content:
-            weights = record_to_weights(message.content["weights"],
+            weights = record_to_weights(message.content.array_records["weights"],
                                         node.learner.mli_get_current_weights().weights)
             node.learner.check_weights(weights)
             node.learner.mli_accept_weights(weights)
+            node.drop_pending()  # a learner brought back in sync awaits no decision
         scored = node.learner.mli_test_weights(node.learner.mli_get_current_weights())
         node.save()
         return _reply(message, scores=scores_to_record(scored))
@@ -169,33 +197,43 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     def train(message: Message, context: Context) -> Message:
         from flwr.app import ConfigRecord
 
+        require_state(context, message)
         node = NodeLearner(context, make_learner, takes_run_config)
-        node.apply_decision(message.content["colearn"])
+        node.apply_decision(colearn_config(message))
         proposal = node.learner.mli_propose_weights()
         finite = weights_are_finite(proposal.weights)  # a diverged proposal is not tested (run_one_round)
         scored = (node.learner.mli_test_weights(proposal) if finite
                   else ProposedWeights(proposal, vote_score=math.nan, test_score=math.nan, vote=False))
-        node.keep_pending(proposal, int(message.content["colearn"]["round"]))
+        round_index = config_int(colearn_config(message), "round")
+        node.keep_pending(proposal, round_index)
         node.save()
+        logger.info("round %d: proposed new weights (they score %.4g on my vote set)", round_index,
+                    scored.vote_score)
         return _reply(message, weights=context.state[PENDING_KEY], scores=scores_to_record(scored),
                       summary=summary_to_record(proposal.training_summary),
                       finite=ConfigRecord({"finite": finite}))
 
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
+        require_state(context, message)
         node = NodeLearner(context, make_learner, takes_run_config)
-        node.apply_decision(message.content["colearn"])
-        proposal = record_to_weights(message.content["weights"],
-                                     node.learner.mli_get_current_weights().weights)
+        node.apply_decision(colearn_config(message))
+        record = message.content.array_records["weights"]
+        proposal = record_to_weights(record, node.learner.mli_get_current_weights().weights)
+        held_score = getattr(node.learner, "vote_score", math.nan)
         scored = node.learner.mli_test_weights(proposal)
-        node.keep_pending(proposal, int(message.content["colearn"]["round"]), message.content["weights"])
+        round_index = config_int(colearn_config(message), "round")
+        node.keep_pending(proposal, round_index, record)
         node.save()
+        logger.info("round %d: voted %s (the proposal scores %.4g on my vote set, my weights %.4g)",
+                    round_index, "yes" if scored.vote else "no", scored.vote_score, held_score)
         return _reply(message, scores=scores_to_record(scored))
 
     @app.query("decide")
     def decide(message: Message, context: Context) -> Message:
+        require_state(context, message)
         node = NodeLearner(context, make_learner, takes_run_config)
-        node.apply_decision(message.content["colearn"])
+        node.apply_decision(colearn_config(message))
         node.save()
         return _reply(message)
 

@@ -2,7 +2,8 @@
 
 ``flwr run`` loads ``colearn_nb.flower.mnist_app:server_app`` and ``:client_app``; their settings
 come from the run config (``n-learners``, ``n-rounds``, ``vote-threshold``, ``seed``,
-``results-path``) and each SuperNode's ``partition-id``.
+``results-path``, ``round-deadline``: seconds, 0 for none, see ``run_colearn``) and each SuperNode's
+``partition-id``.
 Taught in notebook 12.
 """
 from __future__ import annotations
@@ -73,10 +74,17 @@ def _deployment_server_app():
             server.POLL_INTERVAL_S = None  # Flower's own send_and_receive, for comparison
         round_ends = [time.time()]  # when the ServerApp started, then the end of every round
         path = Path(str(config.get("results-path", "colearn_results.json")))
+
+        def round_done(results) -> None:  # the rounds so far, whole, for whoever follows the run
+            round_ends.append(time.time())
+            results.save(path.with_suffix(".writing"))
+            path.with_suffix(".writing").replace(path.with_suffix(".rounds.json"))
+
         try:
             results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
                                   float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)),
-                                  on_round=lambda _: round_ends.append(time.time()))
+                                  on_round=round_done,
+                                  round_deadline=float(config.get("round-deadline", 0)) or None)
         except Exception as exc:  # whoever waits for the results learns why there are none
             path.with_suffix(".error").write_text(f"{type(exc).__name__}: {exc}")
             raise

@@ -48,9 +48,22 @@ def scores_to_record(proposed: ProposedWeights) -> MetricRecord:
 
 def record_to_scores(record: MetricRecord) -> dict[str, Any]:
     """Inverse of ``scores_to_record``: ``vote_score``, ``test_score`` and ``vote`` (True, False or None)."""
-    vote = {1: True, 0: False, -1: None}[int(record["vote"])]
-    return {"vote_score": float(record["vote_score"]), "test_score": float(record["test_score"]),
+    vote = {1: True, 0: False, -1: None}[int(number(record, "vote"))]
+    return {"vote_score": number(record, "vote_score"), "test_score": number(record, "test_score"),
             "vote": vote}
+
+
+def number(record: MetricRecord | ConfigRecord, key: str) -> float:
+    """The number under ``key`` in a record (Flower types a record's values as any of its kinds)."""
+    value = record[key]
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"{key}: got {type(value).__name__} in the message; expected a number")
+    return float(value)
+
+
+def config_int(record: ConfigRecord, key: str) -> int:
+    """The integer under ``key`` in a ``ConfigRecord`` (a round, a partition id, a version)."""
+    return int(number(record, key))
 
 
 def summary_to_record(summary: Any | None) -> ConfigRecord:

@@ -7,35 +7,70 @@ as ``query.decide``. A proposal holding NaN or infinite weights is rejected unte
 ``run_one_round``: its voters then get the previous decision by ``query.decide``. Learners are
 ordered by their node's ``partition-id``.
 
+Participants who drop out (a laptop closing its lid): without a ``round_deadline`` a learner that
+does not answer within ``timeout``, or answers with an error, ends the run (``LearnerError``). With
+one, each exchange of a round waits at most ``round_deadline`` seconds (no longer than the last
+reply takes) and a learner missing from it is recorded, not fatal: a missing voter abstains (a no
+vote, NaN scores, as ``run_one_round(..., on_error="abstain")``), a missing proposer makes the round
+a rejected one that nobody votes on; either way the reason, "learner 2 (SuperNode 123) missing in
+round 4: ...", is in the round's ``errors`` (``missing_learners`` reads them back). A learner that
+missed a message is out of sync: before each later round it is sent the shared weights (learner 0's,
+then each accepted proposal) by ``query.init``, and takes part again once it answers. A SuperNode
+that connects during the run (a restarted one, under a new node id) is asked its ``partition-id``
+and replaces an out-of-sync learner's node. The start (finding the learners, equal weights) always
+waits ``timeout`` and raises.
+
 Taught in notebook 12.
 """
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..protocol.checks import check_int, check_n_rounds, check_vote_threshold
+from ..protocol.checks import check_int, check_n_rounds, check_number, check_vote_threshold
 from ..protocol.interface import ProposedWeights, Weights
 from ..protocol.loop import round_result
 from ..protocol.results import Result, Results
 from ..protocol.round import LearnerError, is_accepted, refuse_non_finite
-from .records import record_to_scores, record_to_summary
+from .records import config_int, record_to_scores, record_to_summary
 
 if TYPE_CHECKING:
     from flwr.app import ArrayRecord, Message, RecordDict
     from flwr.serverapp import Grid, ServerApp
 
 logger = logging.getLogger(__name__)
-POLL_INTERVAL_S = 0.02  # the deployment Grid's own send_and_receive sleeps 3 s between pulls
+POLL_INTERVAL_S: float | None = 0.02  # the deployment Grid's own send_and_receive sleeps 3 s between pulls
 Decision = tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
+NO_DECISION: Decision = (-1, False)
+MISSING = re.compile(r"learner (\d+) \(SuperNode \d+\) missing in round \d+: ")
 
 
 def check_counts(n_learners: int, n_rounds: int) -> None:
     """Refuse fewer than 2 learners or a negative number of rounds."""
     check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
     check_n_rounds(n_rounds)
+
+
+def check_round_deadline(round_deadline: float | None) -> None:
+    """Refuse a round deadline that is not ``None`` or a positive number of seconds."""
+    if round_deadline is not None:
+        check_number("round_deadline", round_deadline, minimum=0, low_open=True,
+                     hint=" of seconds each step of a round waits for answers, e.g. 30, or None")
+
+
+def missing_learners(result: Result) -> list[int]:
+    """The learners missing from a round of ``run_colearn`` with a ``round_deadline``, read from its errors.
+
+    >>> missing_learners(Result(errors=["learner 2 (SuperNode 9) missing in round 4: no answer to 'evaluate' "
+    ...                                 "within 10 s"]))
+    [2]
+    """
+    return sorted({int(match.group(1)) for error in result.errors if (match := MISSING.match(error))})
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
@@ -53,28 +88,41 @@ def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> lis
     return replies
 
 
+def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str,
+            timeout: float) -> tuple[dict[int, Message], dict[int, str | None]]:
+    """Send each node its content; the replies without error, and each other node's error (None: no reply).
+
+    A message lives ``timeout`` s (its TTL): a laptop that comes back later is not handed messages nobody
+    waits for any more (Flower would hold them for 12 h, and the SuperNode would take them first).
+    """
+    from flwr.app import Message
+
+    messages = [Message(content, dst_node_id=node, message_type=message_type, ttl=timeout)
+                for node, content in contents.items()]
+    replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(grid, messages, timeout)}
+    answered = {node: replies[node] for node in contents if node in replies and not replies[node].has_error()}
+    failed = {node: replies[node].error.reason if node in replies else None
+              for node in contents if node not in answered}
+    return answered, failed
+
+
 def exchange(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
              learners: Sequence[int] | None = None, round_index: int = 0) -> dict[int, Message]:
     """Send each node its content and wait for every reply; a failed or missing reply raises.
 
     With ``learners`` (node ids in learner order) the error is a ``LearnerError`` naming the learner.
     """
-    from flwr.app import Message
-
-    messages = [Message(content, dst_node_id=node, message_type=message_type)
-                for node, content in contents.items()]
-    replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(grid, messages, timeout)}
-    for node in contents:
-        if node not in replies or replies[node].has_error():
-            failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if "
-                       f"started with --isolation process, the worker beside it?)" if node not in replies
-                       else f"failed on '{message_type}': {replies[node].error.reason}")
-            if learners is None:
-                raise RuntimeError(f"SuperNode {node} {failure}")
-            learner = learners.index(node)
-            raise LearnerError(f"learner {learner} (SuperNode {node}) in round {round_index} {failure}",
-                               learner, round_index)
-    return replies
+    answered, failed = collect(grid, contents, message_type, timeout)
+    for node, reason in failed.items():
+        failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if "
+                   f"started with --isolation process, the worker beside it?)" if reason is None
+                   else f"failed on '{message_type}': {reason}")
+        if learners is None:
+            raise RuntimeError(f"SuperNode {node} {failure}")
+        learner = learners.index(node)
+        raise LearnerError(f"learner {learner} (SuperNode {node}) in round {round_index} {failure}",
+                           learner, round_index)
+    return answered
 
 
 def wait_for_nodes(grid: Grid, n_learners: int, timeout: float) -> list[int]:
@@ -88,16 +136,20 @@ def wait_for_nodes(grid: Grid, n_learners: int, timeout: float) -> list[int]:
     return nodes
 
 
-def find_learners(grid: Grid, n_learners: int, timeout: float) -> tuple[list[int], ArrayRecord]:
-    """Node ids ordered by ``partition-id`` (0 to n_learners - 1), and learner 0's weights."""
+def hello(weights_from: int) -> RecordDict:
+    """``query.hello``'s content: tell your ``partition-id``; learner ``weights_from``, send your weights."""
     from flwr.app import ConfigRecord, RecordDict
 
+    return RecordDict({"colearn": ConfigRecord({"weights_from": weights_from})})
+
+
+def find_learners(grid: Grid, n_learners: int, timeout: float) -> tuple[list[int], ArrayRecord]:
+    """Node ids ordered by ``partition-id`` (0 to n_learners - 1), and learner 0's weights."""
     nodes = wait_for_nodes(grid, n_learners, timeout)
-    hello = {node: RecordDict({"colearn": ConfigRecord({"weights_from": 0})}) for node in nodes}
-    replies = exchange(grid, hello, "query.hello", timeout)
+    replies = exchange(grid, {node: hello(0) for node in nodes}, "query.hello", timeout)
     by_partition: dict[int, int] = {}
     for node, reply in replies.items():
-        partition = int(reply.content["info"]["partition_id"])
+        partition = config_int(reply.content.config_records["info"], "partition_id")
         if partition in by_partition:
             raise ValueError(f"partition-id: SuperNodes {by_partition[partition]} and {node} both have "
                              f"partition-id={partition}; give every SuperNode its own, 0 to {n_learners - 1}")
@@ -107,7 +159,7 @@ def find_learners(grid: Grid, n_learners: int, timeout: float) -> tuple[list[int
         raise ValueError(f"partition-id: no SuperNode has partition-id {missing}; connected ones have "
                          f"{sorted(by_partition)}; expected each of 0 to {n_learners - 1} once")
     ordered = [by_partition[i] for i in range(n_learners)]
-    return ordered, replies[ordered[0]].content["weights"]
+    return ordered, replies[ordered[0]].content.array_records["weights"]
 
 
 def initial_scores(grid: Grid, nodes: Sequence[int], weights: ArrayRecord, timeout: float) -> Result:
@@ -116,7 +168,7 @@ def initial_scores(grid: Grid, nodes: Sequence[int], weights: ArrayRecord, timeo
 
     contents = {node: RecordDict({"weights": weights} if i else {}) for i, node in enumerate(nodes)}
     replies = exchange(grid, contents, "query.init", timeout, nodes)
-    scores = [record_to_scores(replies[node].content["scores"]) for node in nodes]
+    scores = [record_to_scores(replies[node].content.metric_records["scores"]) for node in nodes]
     return Result(vote=False, votes=[True] * len(nodes), vote_scores=[s["vote_score"] for s in scores],
                   test_scores=[s["test_score"] for s in scores])
 
@@ -129,68 +181,211 @@ def round_config(round_index: int, decision: Decision) -> RecordDict:
                                                 "accepted": decision[1]})})
 
 
-def voting_round(grid: Grid, nodes: Sequence[int], round_index: int, vote_threshold: float,
-                 decision: Decision, timeout: float) -> Result:
-    """One round: the proposer trains, the others score and vote, the rule of ``run_one_round`` decides."""
-    proposer = round_index % len(nodes)
-    proposal = exchange(grid, {nodes[proposer]: round_config(round_index, decision)}, "train", timeout, nodes,
-                        round_index)[nodes[proposer]].content
-    summary, weights = record_to_summary(proposal["summary"]), Weights(proposal["weights"])
-    if not bool(proposal["finite"]["finite"]):  # as run_one_round: rejected untested, the reason kept
-        voters = {node: round_config(round_index, decision) for i, node in enumerate(nodes) if i != proposer}
-        exchange(grid, voters, "query.decide", timeout, nodes, round_index)  # the last decision, untold yet
-        return round_result(refuse_non_finite(weights, len(nodes), proposer, round_index), False, summary,
-                            proposer)
+@dataclass
+class Roster:
+    """The server's view of the learners: their SuperNodes, the shared weights, and who is in step."""
+
+    nodes: list[int]  # each learner's SuperNode, in partition-id order
+    weights: ArrayRecord  # what every learner in sync holds: learner 0's, then each accepted proposal
+    timeout: float
+    round_deadline: float | None = None  # None: a missing learner raises LearnerError
+    out_of_sync: set[int] = field(default_factory=set)  # learners to send ``weights`` before they take part
+    awaiting: set[int] = field(default_factory=set)  # learners holding the proposal ``decision`` decides
+    decision: Decision = NO_DECISION
+    partition_of: dict[int, int] = field(default_factory=dict)  # SuperNodes that joined later: partition-id
+
+    def told(self, learner: int) -> Decision:
+        """The decision a message to ``learner`` carries: the last one if it holds that proposal, or none."""
+        return self.decision if learner in self.awaiting else NO_DECISION
+
+
+def missing_reason(learner: int, node: int, round_index: int, message_type: str, error: str | None,
+                   round_deadline: float) -> str:
+    """Why a learner is missing from a round, in the form ``missing_learners`` reads back."""
+    why = (f"no answer to '{message_type}' within {round_deadline:g} s" if error is None
+           else f"failed on '{message_type}': {error}")
+    return f"learner {learner} (SuperNode {node}) missing in round {round_index}: {why}"
+
+
+def ask(grid: Grid, roster: Roster, contents: dict[int, RecordDict], message_type: str,
+        round_index: int) -> tuple[dict[int, RecordDict], dict[int, str]]:
+    """Send learner ``i`` ``contents[i]``; the answers by learner, and why each other learner is missing.
+
+    Without a round deadline a missing learner raises ``LearnerError`` (``exchange``); with one it is
+    out of sync from now on.
+    """
+    nodes = roster.nodes
+    by_node = {nodes[i]: content for i, content in contents.items()}
+    if roster.round_deadline is None:
+        replies = exchange(grid, by_node, message_type, roster.timeout, nodes, round_index)
+        return {i: replies[nodes[i]].content for i in contents}, {}
+    answered, failed = collect(grid, by_node, message_type, roster.round_deadline)
+    missing = {nodes.index(node): missing_reason(nodes.index(node), node, round_index, message_type, error,
+                                                 roster.round_deadline) for node, error in failed.items()}
+    for reason in missing.values():
+        logger.warning(reason)
+    roster.out_of_sync |= missing.keys()
+    roster.awaiting -= missing.keys()
+    return {nodes.index(node): reply.content for node, reply in answered.items()}, missing
+
+
+def rejoin(grid: Grid, roster: Roster) -> None:
+    """Map each out-of-sync learner to a SuperNode that connected since with its ``partition-id``, if any."""
+    if not roster.out_of_sync:
+        return
+    unmapped = sorted(set(grid.get_node_ids()) - set(roster.nodes))
+    unknown = {node: hello(-1) for node in unmapped if node not in roster.partition_of}
+    if unknown:
+        answered, _ = collect(grid, unknown, "query.hello", roster.round_deadline or roster.timeout)
+        roster.partition_of |= {node: config_int(reply.content.config_records["info"], "partition_id")
+                                for node, reply in answered.items()}
+    for learner in sorted(roster.out_of_sync):
+        returned = [node for node in unmapped if roster.partition_of.get(node) == learner]
+        if returned:
+            logger.info("learner %d is back, on SuperNode %d (was %d)", learner, returned[0],
+                        roster.nodes[learner])
+            roster.partition_of[roster.nodes[learner]] = learner  # the old node, should it come back
+            del roster.partition_of[returned[0]]
+            roster.nodes[learner] = returned[0]
+
+
+def bring_in_sync(grid: Grid, roster: Roster, round_index: int) -> dict[int, str]:
+    """Send each out-of-sync learner the shared weights (``query.init``); why each still out is missing."""
+    from flwr.app import RecordDict
+
+    rejoin(grid, roster)
+    contents = {i: RecordDict({"weights": roster.weights}) for i in sorted(roster.out_of_sync)}
+    if not contents:
+        return {}
+    answered, missing = ask(grid, roster, contents, "query.init", round_index)
+    roster.out_of_sync -= answered.keys()
+    return missing
+
+
+def missing_answer(reason: str | None, learner: int, proposer: int) -> ProposedWeights:
+    """An answer without scores: a no vote (the proposer's None), NaN scores, why it is missing if it is."""
+    return ProposedWeights(Weights(None), vote_score=math.nan, test_score=math.nan,
+                           vote=None if learner == proposer else False, error=reason)
+
+
+def scored_answer(content: RecordDict, weights: Weights, is_proposer: bool) -> ProposedWeights:
+    """A learner's scores of the proposal and its vote (the proposer's ``None``), from its reply."""
+    scores = record_to_scores(content.metric_records["scores"])
+    return ProposedWeights(weights, scores["vote_score"], scores["test_score"],
+                           None if is_proposer else scores["vote"])
+
+
+def propose(grid: Grid, roster: Roster, round_index: int, missing: dict[int, str]) -> RecordDict | None:
+    """The proposer's answer to ``train``, or ``None`` when it is missing (the reason then in ``missing``)."""
+    proposer = round_index % len(roster.nodes)
+    if proposer in missing:  # out of sync and not brought back: not asked
+        return None
+    config = round_config(round_index, roster.told(proposer))
+    replies, absent = ask(grid, roster, {proposer: config}, "train", round_index)
+    missing.update(absent)
+    return replies.get(proposer)
+
+
+def without_proposal(roster: Roster, round_index: int, missing: dict[int, str]) -> Result:
+    """The round of a missing proposer: rejected, nobody asked to vote, every learner keeps its weights."""
+    proposer = round_index % len(roster.nodes)
+    answers = [missing_answer(missing.get(i), i, proposer) for i in range(len(roster.nodes))]
+    return round_result(answers, False, None, proposer)
+
+
+def refuse_untested(grid: Grid, roster: Roster, round_index: int, proposal: RecordDict,
+                    missing: dict[int, str]) -> Result:
+    """A proposal with NaN or infinite weights, rejected untested; its voters get the last decision."""
+    proposer, n_learners = round_index % len(roster.nodes), len(roster.nodes)
+    voters = {i: round_config(round_index, roster.told(i)) for i in range(n_learners)
+              if i != proposer and i not in missing}
+    missing.update(ask(grid, roster, voters, "query.decide", round_index)[1])  # the last decision, untold yet
+    roster.awaiting, roster.decision = {proposer}, (round_index, False)
+    answers = refuse_non_finite(Weights(proposal.array_records["weights"]), n_learners, proposer, round_index)
+    for i, reason in missing.items():
+        answers[i].error = reason
+    return round_result(answers, False, record_to_summary(proposal.config_records["summary"]), proposer)
+
+
+def vote_on(grid: Grid, roster: Roster, round_index: int, vote_threshold: float, proposal: RecordDict,
+            missing: dict[int, str]) -> Result:
+    """The voters score the proposal and vote, a missing one abstains; ``run_one_round``'s rule decides."""
+    proposer, weights = round_index % len(roster.nodes), Weights(proposal.array_records["weights"])
     contents = {}
-    for i, node in enumerate(nodes):
-        if i != proposer:
-            contents[node] = round_config(round_index, decision)
-            contents[node]["weights"] = proposal["weights"]
-    replies = exchange(grid, contents, "evaluate", timeout, nodes, round_index)
-    scores = [record_to_scores((proposal if i == proposer else replies[node].content)["scores"])
-              for i, node in enumerate(nodes)]
-    answers = [ProposedWeights(weights, s["vote_score"], s["test_score"],
-                               None if i == proposer else s["vote"]) for i, s in enumerate(scores)]
-    return round_result(answers, is_accepted([pw.vote for pw in answers], vote_threshold), summary, proposer)
+    for i in range(len(roster.nodes)):
+        if i != proposer and i not in missing:
+            contents[i] = round_config(round_index, roster.told(i))
+            contents[i]["weights"] = proposal.array_records["weights"]
+    replies, absent = ask(grid, roster, contents, "evaluate", round_index)
+    replies[proposer] = proposal
+    missing.update(absent)
+    answers = [missing_answer(missing[i], i, proposer) if i in missing
+               else scored_answer(replies[i], weights, i == proposer) for i in range(len(roster.nodes))]
+    accepted = is_accepted([answer.vote for answer in answers], vote_threshold)
+    roster.awaiting, roster.decision = set(replies), (round_index, accepted)
+    if accepted:
+        roster.weights = proposal.array_records["weights"]
+    return round_result(answers, accepted, record_to_summary(proposal.config_records["summary"]), proposer)
+
+
+def voting_round(grid: Grid, roster: Roster, round_index: int, vote_threshold: float) -> Result:
+    """One round: learners out of sync get the shared weights, the proposer trains, the others vote."""
+    missing = bring_in_sync(grid, roster, round_index)
+    proposal = propose(grid, roster, round_index, missing)
+    if proposal is None:
+        return without_proposal(roster, round_index, missing)
+    if not bool(proposal.config_records["finite"]["finite"]):
+        return refuse_untested(grid, roster, round_index, proposal, missing)
+    return vote_on(grid, roster, round_index, vote_threshold, proposal, missing)
+
+
+def tell_last_decision(grid: Grid, roster: Roster, n_rounds: int) -> None:
+    """Send an accepted last proposal's decision to the learners holding it; a missing one is logged."""
+    if roster.decision[1]:
+        contents = {i: round_config(n_rounds, roster.decision) for i in sorted(roster.awaiting)}
+        ask(grid, roster, contents, "query.decide", n_rounds - 1)
 
 
 def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
-                timeout: float = 300.0, on_round: Callable[[Results], None] | None = None) -> Results:
+                timeout: float = 300.0, on_round: Callable[[Results], None] | None = None,
+                round_deadline: float | None = None) -> Results:
     """Collective learning over ``grid``: equal weights, initial scores, then ``n_rounds`` voting rounds.
 
     The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
-    same learners in one process. ``on_round(results)`` is called after every round.
+    same learners in one process. ``on_round(results)`` is called after every round. The start waits
+    up to ``timeout`` for every learner; ``round_deadline`` (seconds; see the module's docstring) lets
+    the rounds go on without a missing learner, which ``missing_learners(result)`` then names.
     """
     check_counts(n_learners, n_rounds)
     check_vote_threshold(vote_threshold)
+    check_round_deadline(round_deadline)
     nodes, weights = find_learners(grid, n_learners, timeout)
     results = Results([initial_scores(grid, nodes, weights, timeout)])
-    decision: Decision = (-1, False)
+    roster = Roster(nodes, weights, timeout, round_deadline)
     for round_index in range(n_rounds):
-        results.append(voting_round(grid, nodes, round_index, vote_threshold, decision, timeout))
-        decision = (round_index, results.data[-1].vote)
+        results.append(voting_round(grid, roster, round_index, vote_threshold))
         logger.info("round %d: %r", round_index, results.data[-1])
         if on_round is not None:
             on_round(results)
-    if decision[1]:
-        contents = {node: round_config(n_rounds, decision) for node in nodes}
-        exchange(grid, contents, "query.decide", timeout, nodes, n_rounds - 1)
+    tell_last_decision(grid, roster, n_rounds)
     return results
 
 
 def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                     on_results: Callable[[Results], None] | None = None, timeout: float = 300.0,
-                    on_round: Callable[[Results], None] | None = None) -> ServerApp:
+                    on_round: Callable[[Results], None] | None = None,
+                    round_deadline: float | None = None) -> ServerApp:
     """A ``ServerApp`` running ``run_colearn``; ``on_results(results)`` gets the ``Results`` at the end."""
     from flwr.serverapp import ServerApp
 
     check_counts(n_learners, n_rounds)
     check_vote_threshold(vote_threshold)
+    check_round_deadline(round_deadline)
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context) -> None:
-        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout, on_round)
+        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout, on_round, round_deadline)
         if on_results is not None:
             on_results(results)
 

@@ -117,17 +117,23 @@ class Results:
     def shared_model_scores(self) -> list[float]:
         """Mean test score of the weights the learners hold after each round: it changes only on acceptance.
 
-        (``mean_test_scores`` are the scores of each round's proposal, accepted or not.)
+        (``mean_test_scores`` are the scores of each round's proposal, accepted or not.) A learner that
+        could not score (it abstained, or was missing on Flower: its scores are NaN) is left out of the mean.
 
         >>> r = Results([Result(False, [True, True], [0.1, 0.1], [0.1, 0.2]),
         ...              Result(True, [None, True], [0.5, 0.5], [0.5, 0.6], block_proposer=0),
         ...              Result(False, [False, None], [0.1, 0.1], [0.1, 0.1], block_proposer=1)])
         >>> [round(s, 2) for s in r.shared_model_scores]
         [0.15, 0.55, 0.55]
+        >>> nan = float("nan")  # learner 2 missing
+        >>> Results([Result(True, [None, True, False], [0.5, 0.5, nan], [0.4, 0.6, nan], block_proposer=0)]
+        ...         ).shared_model_scores
+        [0.5]
         """
         scores: list[float] = []
         for result in self.data:
-            scores.append(_mean(result.test_scores) if holds_its_scores(result) or not scores else scores[-1])
+            held = holds_its_scores(result) or not scores
+            scores.append(_mean([s for s in result.test_scores if not math.isnan(s)]) if held else scores[-1])
         return scores
 
     def process_statistics(self) -> None:

@@ -14,12 +14,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from ...protocol.checks import check_choice, check_vote_threshold
 from ...protocol.results import Results
 from ..environment import QUIET_ENVIRONMENT, require_flwr
-from ..server import check_counts
+from ..server import check_counts, check_round_deadline
 from .credentials import TLSFiles, make_node_keys, make_tls_files
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ vote-threshold = {vote_threshold}
 seed = {seed}
 learning-rate = {learning_rate}
 timeout = {timeout}
+round-deadline = {round_deadline}
 results-path = "{results_path}"
 fast-polling = {fast_polling}
 """
@@ -60,8 +63,12 @@ fast-polling = {fast_polling}
 
 def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                      seed: int = 0, results_path: str | Path = "colearn_results.json",
-                     timeout: float = 300.0, fast_polling: bool = True, learning_rate: float = 1e-3) -> Path:
+                     timeout: float = 300.0, fast_polling: bool = True, learning_rate: float = 1e-3,
+                     round_deadline: float | None = None) -> Path:
     """Write the app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps); returns it.
+
+    ``round_deadline``: seconds a learner has to answer in a round before it counts as missing (None: it
+    must answer within ``timeout``, or the run fails).
 
     >>> import tempfile
     >>> app = write_flower_app(tempfile.mkdtemp(), n_learners=3, n_rounds=2)
@@ -70,11 +77,13 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
     """
     check_counts(n_learners, n_rounds)
     vote_threshold = check_vote_threshold(vote_threshold)
+    check_round_deadline(round_deadline)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pyproject.toml").write_text(APP_TOML.format(
         client_app=CLIENT_APP, n_learners=n_learners, n_rounds=n_rounds, vote_threshold=vote_threshold,
         seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
+        round_deadline=float(round_deadline or 0),
         results_path=Path(results_path).resolve().as_posix(), fast_polling=str(bool(fast_polling)).lower()))
     (directory / "README.md").write_text("Collective learning on MNIST: the apps live in "
                                          "colearn_nb.flower.\n")
@@ -120,6 +129,28 @@ def end_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
                 return
 
 
+def follow_rounds(results_path: Path, timeout: float, on_round: Callable[[Results], None] | None,
+                  logs: Path) -> None:
+    """Wait for the ServerApp's ``results_path``; ``on_round`` gets the rounds so far whenever they grow."""
+    deadline, n_seen, progress = time.monotonic() + timeout, 0, results_path.with_suffix(".rounds.json")
+    while True:
+        done = results_path.exists()
+        source = results_path if done else progress
+        if on_round is not None and source.exists():
+            results = Results.load(source)
+            if len(results.data) > n_seen:
+                n_seen = len(results.data)
+                on_round(results)
+        if done:
+            return
+        if results_path.with_suffix(".error").exists():
+            raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
+                               f"(logs in {logs})")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no results in {results_path} after {timeout} s; see {logs}")
+        time.sleep(0.2)
+
+
 class LoopbackFederation:
     """A SuperLink and ``n_learners`` SuperNodes on 127.0.0.1 with TLS and SuperNode authentication.
 
@@ -142,6 +173,8 @@ class LoopbackFederation:
         self.processes: list[subprocess.Popen] = []
         self.port = free_port()  # the SuperLink's one HTTPS port: Fleet, Control and Runtime APIs
         self.tls: TLSFiles | None = None
+        self.tls_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # the names its certificate holds
+        self.superlink_address = f"127.0.0.1:{self.port}"  # where SuperNodes reach its Fleet API
 
     def __repr__(self) -> str:
         running = sum(p.poll() is None for p in self.processes)
@@ -177,6 +210,12 @@ class LoopbackFederation:
         log = (self.directory / "logs" / f"{log_name}.log").read_text(errors="replace")
         return subprocess.CompletedProcess(command, process.returncode, log)
 
+    def tls_files(self) -> TLSFiles:
+        """The TLS files made when the SuperLink started."""
+        if self.tls is None:
+            raise RuntimeError("no TLS files yet: start the SuperLink first (start() or start_superlink())")
+        return self.tls
+
     def write_connection(self) -> None:
         """The ``flwr`` command line's connection to this SuperLink, named ``loopback``, with its CA."""
         home = self.directory / "flwr_home"
@@ -188,7 +227,7 @@ class LoopbackFederation:
 
     def start_superlink(self) -> subprocess.Popen:
         """The SuperLink with TLS and SuperNode authentication on; returns once its control API listens."""
-        self.tls = make_tls_files(self.directory / "tls")
+        self.tls = make_tls_files(self.directory / "tls", hosts=self.tls_hosts)
         self.write_connection()
         process = self.start_process([
             str(Path(sys.executable).parent / "flower-superlink"),
@@ -214,7 +253,7 @@ class LoopbackFederation:
         runtime_port = free_port()
         command = [str(Path(sys.executable).parent / "flower-supernode"),
                    "--root-certificates", str(self.tls.ca_certificate),
-                   "--superlink", f"127.0.0.1:{self.port}", "--auth-supernode-private-key", str(private_key),
+                   "--superlink", self.superlink_address, "--auth-supernode-private-key", str(private_key),
                    "--node-config", f"partition-id={partition_id} num-partitions={self.n_learners}",
                    "--isolation", self.isolation, "--host", "127.0.0.1", "--port", str(runtime_port)]
         if max_retries is not None:
@@ -237,26 +276,22 @@ class LoopbackFederation:
         return self
 
     def run(self, n_rounds: int, vote_threshold: float = 0.5, seed: int = 0, timeout: float = 300.0,
-            learning_rate: float = 1e-3) -> Results:
+            learning_rate: float = 1e-3, round_deadline: float | None = None,
+            on_round: Callable[[Results], None] | None = None) -> Results:
         """``flwr run`` the MNIST app on this federation and return its ``Results`` once written.
 
-        A failed ServerApp raises ``RuntimeError`` with its reason as soon as it ends.
+        ``on_round(results)`` is called with the rounds so far as they complete (read from the file the
+        ServerApp writes after every round). A failed ServerApp raises ``RuntimeError`` with its reason as
+        soon as it ends.
         """
         results_path = self.directory / f"results_{len(self.processes)}.json"
         app = write_flower_app(self.directory / "app", self.n_learners, n_rounds, vote_threshold, seed,
-                               results_path, timeout, fast_polling=self.fast, learning_rate=learning_rate)
+                               results_path, timeout, fast_polling=self.fast, learning_rate=learning_rate,
+                               round_deadline=round_deadline)
         submitted = self.flwr("run", str(app), "loopback", "--format", "json")
         if submitted.returncode != 0 or '"success": true' not in submitted.stdout:
             raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}")
-        deadline = time.monotonic() + timeout
-        while not results_path.exists():
-            if results_path.with_suffix(".error").exists():
-                raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
-                                   f"(logs in {self.directory / 'logs'})")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no results in {results_path} after {timeout} s; "
-                                   f"see {self.directory / 'logs'}")
-            time.sleep(0.1)
+        follow_rounds(results_path, timeout, on_round, self.directory / "logs")
         return Results.load(results_path)
 
     def close(self) -> None:
@@ -264,7 +299,7 @@ class LoopbackFederation:
         for process in reversed(self.processes):
             end_process_group(process)
 
-    def __enter__(self) -> LoopbackFederation:
+    def __enter__(self) -> Self:
         try:
             return self.start()
         except BaseException:

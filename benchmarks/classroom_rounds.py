@@ -1,0 +1,88 @@
+"""Round time of a class across hosts: the teacher and 3 laptops, each a network namespace.
+
+    sudo .venv/bin/python benchmarks/classroom_rounds.py [--rounds 10]
+
+Runs the real commands (``python -m colearn_nb.classroom host`` and ``join``) in namespaces joined by a
+bridge (198.18.0.0/24, no route elsewhere; see tests/netns.py) and prints the start-up (until the join
+line, until every laptop joined, until the first round ended), each round's time, the median, and the
+compute inside a round (the learners' own "answered ... in X s" lines). Target: a round within 10 s
+plus the compute. Needs root; every namespace and process it makes is removed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from netns import Room, namespaces_unavailable  # noqa: E402
+
+TARGET_FLOOR_S = 10.0
+CLASSROOM = [sys.executable, "-m", "colearn_nb.classroom"]
+
+
+def wait_for(log: Path, pattern: str, timeout: float) -> float:
+    """Seconds until ``pattern`` appears in ``log``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if log.exists() and re.search(pattern, log.read_text(errors="replace"), re.MULTILINE):
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise TimeoutError(f"no {pattern!r} in {log} within {timeout} s")
+
+
+def compute_per_round(work: Path) -> float:
+    """Median over rounds of the slowest learner work in each step: train, then evaluate."""
+    times: dict[str, list[float]] = {"train": [], "evaluate": []}
+    for log in work.glob("laptop*/logs/worker_*.log"):
+        for kind, seconds in re.findall(r"answered (train|evaluate) in ([\d.]+) s", log.read_text()):
+            times[kind].append(float(seconds))
+    return statistics.median(times["train"]) + max(times["evaluate"], default=0.0)
+
+
+def main(n_rounds: int) -> None:
+    if (why := namespaces_unavailable()) is not None:
+        raise SystemExit(f"classroom_rounds: {why}")
+    work = Path(tempfile.mkdtemp(prefix="classroom_bench_"))
+    with Room() as room:
+        teacher = room.add("teacher")
+        for i in range(3):
+            room.add(f"laptop{i}")
+        started = time.monotonic()
+        room.run("teacher", [*CLASSROOM, "host", "--learners", "3", "--rounds", str(n_rounds), "--address",
+                             teacher, "--dir", str(work / "host"), "--results", str(work / "results.json")],
+                 work / "host.log", stdin=subprocess.PIPE)
+        to_join_line = wait_for(work / "host.log", r"^python -m colearn_nb\.classroom join", 180)
+        join = re.search(r"^python -m colearn_nb\.classroom (join .*)$", (work / "host.log").read_text(),
+                         re.MULTILINE).group(1).split()
+        joined_at = time.monotonic()
+        for i in range(3):
+            room.run(f"laptop{i}", [*CLASSROOM, *join, "--dir", str(work / f"laptop{i}")],
+                     work / f"laptop{i}.log")
+        to_joined = max(wait_for(work / f"laptop{i}.log", "joined as learner", 180) for i in range(3))
+        to_first_round = wait_for(work / "host.log", r"^round 0: ", 300) + time.monotonic() - joined_at
+        wait_for(work / "host.log", r"^results in ", 60 * n_rounds)
+        total = time.monotonic() - started
+    ends = json.loads(next((work / "host").glob("results_*.times.json")).read_text())["round_ends"]
+    rounds = [b - a for a, b in zip(ends[1:-1], ends[2:], strict=True)]  # round 0 holds the start too
+    compute = compute_per_round(work)
+    median = statistics.median(rounds)
+    print(f"start-up: join line after {to_join_line:.1f} s; 3 laptops joined {to_joined:.1f} s after "
+          f"starting join; round 0 done {to_first_round:.1f} s after starting join; {total:.0f} s in all "
+          f"for {n_rounds} rounds")
+    print("rounds 1 to last (s): " + ", ".join(f"{r:.1f}" for r in rounds))
+    print(f"median round {median:.1f} s; compute in a round (median train + slowest evaluate) "
+          f"{compute:.2f} s; the rest, {median - compute:.1f} s, is Flower's messaging; target "
+          f"{TARGET_FLOOR_S:.0f} s + compute: ratio {median / (TARGET_FLOOR_S + compute):.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    main(parser.parse_args().rounds)

@@ -1,0 +1,150 @@
+"""The command line of ``python -m colearn_nb.classroom host|join``: a class of laptops in two commands.
+
+    python -m colearn_nb.classroom host --learners 3 --rounds 10      # the teacher; prints the join line
+    python -m colearn_nb.classroom join 192.168.1.20:9093 --code K7Q2-PX9M --ca-sha256 3f2a...   # a laptop
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ...protocol.results import Results
+
+
+def room_address() -> str:
+    """This machine's first IPv4 address that is not loopback (what participants' laptops dial)."""
+    import socket
+
+    import psutil
+
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return address.address
+    raise SystemExit("host: this machine has no network address but loopback; give one with --address")
+
+
+def round_line(results: Results, round_index: int) -> str:
+    """One line about a round: proposer, decision, votes, the shared model's score, who was missing."""
+    result = results.data[round_index + 1]
+    approves = sum(vote is True for vote in result.votes)
+    missing = [error for error in result.errors if " missing in round " in error]
+    return (f"round {round_index}: learner {result.block_proposer} proposed, "
+            f"{'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes); "
+            f"shared model {results.shared_model_scores[round_index + 1]:.3f}"
+            + "".join(f"; {reason}" for reason in missing))
+
+
+def print_new_rounds() -> Callable[[Results], None]:
+    """An ``on_round`` that prints a line for every round it has not printed yet."""
+    printed = [0]
+
+    def on_round(results: Results) -> None:
+        for round_index in range(printed[0], len(results.data) - 1):
+            print(round_line(results, round_index), file=sys.stderr, flush=True)
+        printed[0] = len(results.data) - 1
+
+    return on_round
+
+
+def host(args: argparse.Namespace) -> None:
+    """The teacher's command: start the class, print the join line, run when everyone is in."""
+    from .host import ClassHost
+
+    with ClassHost(args.dir, args.learners, args.address or room_address(), args.port) as classroom:
+        print(classroom.join_line(), flush=True)
+        print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
+              file=sys.stderr, flush=True)
+        start_now = threading.Event()
+
+        def start_on_enter() -> None:
+            if sys.stdin.readline():  # Enter; at the end of input (no terminal) wait for everyone
+                start_now.set()
+
+        threading.Thread(target=start_on_enter, daemon=True).start()
+        n_joined = classroom.wait_for_class(start_now=start_now)
+        print(f"{n_joined} learners in; {args.rounds} rounds", file=sys.stderr, flush=True)
+        results = classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=print_new_rounds())
+        results.save(args.results)
+        print(f"results in {args.results}: {results!r}", file=sys.stderr)
+
+
+def join(args: argparse.Namespace) -> None:
+    """A participant's command: join the class and run this laptop's learner until Ctrl-C."""
+    from .participant import JoinError, Participant
+
+    participant = Participant(args.dir, args.address, args.code, args.ca_sha256, args.name)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        participant.start()
+        print(f"joined as learner {participant.partition_id} of {participant.n_learners}; this laptop's "
+              "votes appear below as the rounds run (Ctrl-C leaves the class)", flush=True)
+        follow_votes(participant)
+    except JoinError as refusal:
+        raise SystemExit(f"join: {refusal}") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        participant.close()
+
+
+def follow_votes(participant, interval_s: float = 0.5) -> None:
+    """Print this learner's vote lines from its worker's log as they come; stops if a process ends."""
+    logs = sorted((participant.directory / "logs").glob("worker_*.log"))
+    position = 0
+    while all(process.poll() is None for process in participant.processes):
+        for log in logs[-1:]:
+            text = log.read_text(errors="replace")
+            for line in text[position:].splitlines():
+                if " voted " in line or " proposed " in line:
+                    print(line.split(" colearn_nb.flower.client ")[-1], flush=True)
+            position = len(text)
+        time.sleep(interval_s)
+    raise SystemExit("join: this laptop's SuperNode or worker stopped; run the join line again to rejoin")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: ``host`` and ``join``."""
+    main = argparse.ArgumentParser(prog="python -m colearn_nb.classroom", description=__doc__.splitlines()[0])
+    commands = main.add_subparsers(dest="command", required=True)
+    teacher = commands.add_parser("host", help="the teacher: start the class and print the join line")
+    teacher.add_argument("--learners", type=int, required=True, help="how many laptops take part")
+    teacher.add_argument("--rounds", type=int, required=True, help="how many voting rounds")
+    teacher.add_argument("--port", type=int, default=9093, help="the port laptops dial (default 9093)")
+    teacher.add_argument("--threshold", type=float, default=0.5, help="the vote threshold (default 0.5)")
+    teacher.add_argument("--deadline", type=float, default=30.0,
+                         help="seconds a learner has to answer in a round before it counts as missing")
+    teacher.add_argument("--address", help="the address laptops dial (default: this machine's first)")
+    teacher.add_argument("--dir", type=Path, default=Path("classroom_host"), help="certificates, keys, logs")
+    teacher.add_argument("--results", type=Path, default=Path("classroom_results.json"))
+    laptop = commands.add_parser("join", help="a participant: join the class with the teacher's join line")
+    laptop.add_argument("address", help="HOST:PORT from the join line")
+    laptop.add_argument("--code", required=True, help="the join code from the join line")
+    laptop.add_argument("--ca-sha256", required=True, help="the class certificate's fingerprint (join line)")
+    laptop.add_argument("--name", default="", help="a name the teacher sees (optional)")
+    laptop.add_argument("--dir", type=Path, default=Path("classroom"), help="this laptop's key and logs")
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..environment import quiet_flower_environment, require_flwr
+
+    commands = parser()
+    args = commands.parse_args(argv)
+    require_flwr()
+    quiet_flower_environment()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        host(args) if args.command == "host" else join(args)
+    except ValueError as bad_input:  # what was wrong and what to give instead, without a traceback
+        commands.error(str(bad_input))
+
+
+if __name__ == "__main__":
+    main()

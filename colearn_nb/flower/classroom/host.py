@@ -1,0 +1,132 @@
+"""The teacher's side: the class's certificates, the SuperLink on loopback, the gateway, the join line.
+
+``ClassHost`` makes a certificate authority for the class and one certificate for the host's
+addresses, starts Flower's SuperLink with TLS and SuperNode authentication on 127.0.0.1, and
+the gateway (``colearn_nb.classroom.gateway``) on the room's address. Participants who give the
+join code have their public keys registered and get the next partition id; a returning
+participant (the same key) gets its own partition back. ``run`` starts the class's run once
+everyone is in (or when the teacher says so) and follows it round by round.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from ...protocol.checks import check_int
+from ...protocol.results import Results
+from ..deploy.loopback import LoopbackFederation
+from .gateway import Gateway, GatewaySettings, JoinRefused, make_gateway_app
+
+logger = logging.getLogger(__name__)
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread from a projector
+
+
+def new_join_code(n_characters: int = 8) -> str:
+    """A random join code in two groups, e.g. ``K7Q2-PX9M``."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(n_characters))
+    return f"{code[:n_characters // 2]}-{code[n_characters // 2:]}"
+
+
+def certificate_fingerprint(pem: bytes) -> str:
+    """SHA-256 of a PEM certificate's DER bytes, in hex (what ``openssl x509 -fingerprint -sha256`` shows).
+
+    >>> import tempfile
+    >>> from colearn_nb.flower.deploy.credentials import make_tls_files
+    >>> len(certificate_fingerprint(make_tls_files(tempfile.mkdtemp()).ca_certificate.read_bytes()))
+    64
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).hexdigest()
+
+
+class ClassHost(LoopbackFederation):
+    """A class of ``n_learners`` laptops: SuperLink on loopback, the gateway on ``address``:``port``.
+
+        with ClassHost("class", n_learners=3, address="192.168.1.20", port=9093) as host:
+            print(host.join_line())
+            results = host.run(n_rounds=10)
+    """
+
+    def __init__(self, directory: str | Path, n_learners: int, address: str, port: int = 9093,
+                 names: Sequence[str] = (), join_code: str | None = None, start_timeout: float = 120.0):
+        check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
+        check_int("port", port, minimum=1, maximum=65535)
+        super().__init__(directory, n_learners=n_learners, start_timeout=start_timeout)
+        self.address, self.gateway_port, self.join_code = address, port, join_code or new_join_code()
+        self.tls_hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", address, *names)))
+        self.members: dict[str, dict[str, Any]] = {}  # public key -> the join answer it got
+        self.lock, self.gateway = threading.Lock(), cast(Gateway | None, None)
+        self.class_full = threading.Event()
+
+    def __repr__(self) -> str:
+        return (f"ClassHost({len(self.members)} of {self.n_learners} joined, gateway "
+                f"{self.address}:{self.gateway_port}, in {self.directory})")
+
+    def start(self) -> ClassHost:
+        """Start the SuperLink on loopback and the gateway on the room's address."""
+        self.start_superlink()
+        tls = self.tls_files()
+        settings = GatewaySettings(self.port, tls.ca_certificate.read_bytes(), self.join_code, self.admit)
+        app = make_gateway_app(settings, str(tls.ca_certificate))
+        self.gateway = Gateway(app, self.address, self.gateway_port, str(tls.server_certificate),
+                               str(tls.server_key)).start()
+        return self
+
+    def join_line(self) -> str:
+        """The one line every participant runs: the address, the join code, the CA's fingerprint."""
+        fingerprint = certificate_fingerprint(self.tls_files().ca_certificate.read_bytes())
+        return (f"python -m colearn_nb.classroom join {self.address}:{self.gateway_port} "
+                f"--code {self.join_code} --ca-sha256 {fingerprint}")
+
+    def admit(self, public_key: str, name: str) -> dict[str, Any]:
+        """Register a participant's key (once) and answer with its partition id; refuse when full."""
+        if not public_key.startswith("ecdsa-sha2-") or len(public_key) > 1000 or "\n" in public_key:
+            raise JoinRefused("public_key: expected one OpenSSH ECDSA public key line")
+        with self.lock:
+            if public_key in self.members:
+                logger.info("%s rejoined as learner %d", name, self.members[public_key]["partition_id"])
+                return self.members[public_key]
+            if len(self.members) >= self.n_learners:
+                raise JoinRefused(f"the class is full: {self.n_learners} learners have joined")
+            partition_id = len(self.members)
+            key_file = self.directory / "keys" / f"participant{partition_id}.pub"
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(public_key + "\n")
+            self.register(key_file)
+            self.members[public_key] = {"partition_id": partition_id, "n_learners": self.n_learners,
+                                        "name": name or f"learner {partition_id}"}
+            if len(self.members) == self.n_learners:
+                self.class_full.set()
+        logger.info("%s joined as learner %d", name, partition_id)
+        return self.members[public_key]
+
+    def wait_for_class(self, timeout: float | None = None, start_now: threading.Event | None = None) -> int:
+        """Wait until every learner has joined, or ``start_now`` is set; the number that joined."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.class_full.wait(0.2):
+            if start_now is not None and start_now.is_set() and len(self.members) >= 2:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.members)} of {self.n_learners} learners joined in {timeout} s")
+        return len(self.members)
+
+    def run_class(self, n_rounds: int, vote_threshold: float = 0.5, round_deadline: float | None = 30.0,
+                  on_round: Callable[[Results], None] | None = None, timeout: float = 600.0) -> Results:
+        """Run the class with those who joined (learners 0 to joined - 1); its ``Results``."""
+        self.n_learners = len(self.members)
+        return self.run(n_rounds, vote_threshold, timeout=timeout, round_deadline=round_deadline,
+                        on_round=on_round)
+
+    def close(self) -> None:
+        """Stop the gateway, then every Flower process."""
+        if self.gateway is not None:
+            self.gateway.stop()
+        super().close()

@@ -1,0 +1,253 @@
+"""Participants who drop out of a Flower run (a laptop closing its lid) and come back.
+
+``ClassroomGrid`` is ``DirectGrid`` (each message handed to the real ClientApp, each node with its own
+``Context``) whose nodes can stay silent in some rounds, answer with an error, or restart with an empty
+state, under their node id or a new one. Learners are the user's own (tests/user_learners.py): plain
+DataLoaders, the user's model and optimizer. Each run is checked against the same learners in one
+process, where a missing voter is one that abstains (``on_error="abstain"``) and a missing proposer's
+round is rejected with every learner unchanged.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
+
+from test_user_learner_matrix import DirectGrid  # noqa: E402
+from user_learners import Factory, build  # noqa: E402
+
+from colearn_nb import LearnerError, Results, collective_learning_round, run_rounds, start_results  # noqa: E402
+from colearn_nb.flower import make_client_app, make_server_app  # noqa: E402
+from colearn_nb.flower.server import hello, missing_learners, run_colearn, send_and_receive  # noqa: E402
+from colearn_nb.protocol.results import Result  # noqa: E402
+
+N_LEARNERS, N_ROUNDS, DEADLINE = 3, 4, 0.3
+NAMES = ["mlp_adam", "batchnorm_dropout_sgd"]
+NODE = {i: 100 + 7 * i for i in range(N_LEARNERS)}  # DirectGrid's node ids
+
+
+class ClassroomGrid(DirectGrid):
+    """``DirectGrid`` with laptops: a node answers nothing or an error in some rounds, or restarts.
+
+    ``silent[p]`` and ``failing[p]``: the rounds in which learner ``p``'s node answers nothing (lid
+    closed) or an error; ``joins[r]``: ``(partition, node id, replaces)`` nodes that connect before round
+    ``r``, with a fresh ``Context``, replacing the learner's old node or beside it. ``next_round`` is
+    the server's ``on_round``: it tells the grid which round comes next.
+    """
+
+    def __init__(self, name: str, silent=None, failing=None, joins=None):
+        super().__init__(make_client_app(Factory(name)), N_LEARNERS)
+        self.round, self.silent, self.failing, self.joins = 0, silent or {}, failing or {}, joins or {}
+        self.answered: list[tuple[int, int, str]] = []  # (round, node, message type) of each answer
+
+    def partition(self, node: int) -> int:
+        return int(self.contexts[node].node_config["partition-id"])
+
+    def next_round(self, results: Results) -> None:
+        self.round = len(results) - 1
+        for partition, node, replaces in self.joins.get(self.round, []):
+            self.join(partition, node, replaces)
+
+    def join(self, partition: int, node: int, replaces: bool) -> None:
+        """A SuperNode connects with an empty state; ``replaces``: the learner's old one is gone."""
+        from flwr.app import Context, RecordDict
+
+        if replaces:
+            old = next(each for each in self.contexts if self.partition(each) == partition)
+            del self.contexts[old], self.random_states[old]
+        self.contexts[node] = Context(self.run_id, node, {"partition-id": partition}, RecordDict(), {})
+        self.random_states[node] = torch.Generator().manual_seed(node).get_state()
+
+    def _deliver(self, message):
+        from flwr.app import Error, Message
+
+        node = message.metadata.dst_node_id
+        if node not in self.contexts:  # a node that is gone: the message is never answered
+            return None
+        if self.round in self.silent.get(self.partition(node), ()):
+            return None
+        if self.round in self.failing.get(self.partition(node), ()):
+            return Message(Error(code=0, reason="the laptop's battery ran out"), reply_to=message)
+        self.answered.append((self.round, node, message.metadata.message_type))
+        return super()._deliver(message)
+
+    def pull_messages(self, message_ids) -> list:
+        return [reply for reply in super().pull_messages(message_ids) if reply is not None]
+
+    def weights_held(self, nodes) -> list[list[np.ndarray]]:
+        """Each node's current weights, asked of the node itself (``query.hello``)."""
+        from flwr.app import Message
+
+        messages = [Message(hello(self.partition(node)), dst_node_id=node, message_type="query.hello")
+                    for node in nodes]
+        replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(self, messages, 5)}
+        return [replies[node].content["weights"].to_numpy_ndarrays() for node in nodes]
+
+
+@pytest.fixture(autouse=True)
+def server_process(monkeypatch):
+    """What Flower sets in a ServerApp's process; its random state must not matter."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
+    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+    torch.manual_seed(12345)
+
+
+def run(grid: ClassroomGrid, round_deadline: float | None = DEADLINE, timeout: float = 60) -> Results:
+    return run_colearn(grid, N_LEARNERS, N_ROUNDS, 0.5, timeout=timeout, on_round=grid.next_round,
+                       round_deadline=round_deadline)
+
+
+@contextmanager
+def failing_test(learners, indices):
+    """Learners ``indices`` fail to test any weights, as a voter that abstains."""
+    def fail(weights):
+        raise OSError("no vote data")
+
+    for i in indices:
+        learners[i].mli_test_weights = fail
+    try:
+        yield
+    finally:
+        for i in indices:
+            del learners[i].mli_test_weights
+
+
+def without_proposal(round_index: int) -> Result:
+    """A round whose proposer was missing: rejected, nobody voted, no scores."""
+    proposer = round_index % N_LEARNERS
+    return Result(vote=False, votes=[None if i == proposer else False for i in range(N_LEARNERS)],
+                  vote_scores=[math.nan] * N_LEARNERS, test_scores=[math.nan] * N_LEARNERS,
+                  block_proposer=proposer)
+
+
+def in_process(name: str, abstain: dict[int, list[int]] | None = None, skip: tuple[int, ...] = ()) -> Results:
+    """The learners in this process: in round ``r`` learners ``abstain[r]`` abstain; ``skip``: no proposal."""
+    learners = build(name)
+    results = start_results(learners)
+    for round_index in range(N_ROUNDS):
+        if round_index in skip:
+            results.append(without_proposal(round_index))
+            continue
+        with failing_test(learners, (abstain or {}).get(round_index, [])):
+            results.append(collective_learning_round(learners, 0.5, round_index, on_error="abstain"))
+    return results
+
+
+def no_errors(results: Results) -> list[Result]:
+    return [replace(result, errors=[]) for result in results.data]
+
+
+def missing(learner: int, round_index: int, why: str, node: int | None = None) -> str:
+    node = NODE[learner] if node is None else node
+    return f"learner {learner} (SuperNode {node}) missing in round {round_index}: {why}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_with_a_deadline_and_nobody_missing_the_results_are_the_in_process_ones_without_waiting(name):
+    grid = ClassroomGrid(name)
+    started = time.monotonic()
+    results = run_colearn(grid, N_LEARNERS, N_ROUNDS, 0.5, timeout=60, round_deadline=30)
+    assert time.monotonic() - started < 10, "the server waited for the deadline with every reply in"
+    assert results == run_rounds(build(name), N_ROUNDS)
+    assert not any(missing_learners(result) for result in results.data)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("how", ["silent", "failing"])
+def test_a_voter_missing_in_a_round_abstains_and_the_run_goes_on(name, how):
+    grid = ClassroomGrid(name, **{how: {2: {1}}})
+    results = run(grid)
+    expected = in_process(name, abstain={1: [2]})
+    assert no_errors(results) == no_errors(expected)
+    why = {"silent": f"no answer to 'evaluate' within {DEADLINE:g} s",
+           "failing": "failed on 'evaluate': the laptop's battery ran out"}[how]
+    assert results.data[2].errors == [missing(2, 1, why)]
+    assert results.data[2].votes[2] is False and np.isnan(results.data[2].vote_scores[2])
+    assert [missing_learners(result) for result in results.data] == [[], [], [2], [], []]
+    assert (2, NODE[2], "query.init") in grid.answered, "learner 2 was not given the shared weights"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_proposer_missing_gives_a_rejected_round_nobody_votes_on(name):
+    grid = ClassroomGrid(name, silent={1: {1}})
+    results = run(grid)
+    assert no_errors(results) == no_errors(in_process(name, skip=(1,)))
+    assert results.data[2].errors == [missing(1, 1, f"no answer to 'train' within {DEADLINE:g} s")]
+    assert not [answer for answer in grid.answered if answer[0] == 1], "voters were asked in round 1"
+    assert results.n_rejected >= 1 and missing_learners(results.data[2]) == [1]
+
+
+def test_a_laptop_closed_for_two_rounds_misses_its_vote_and_its_proposal_then_votes_again():
+    name = NAMES[0]
+    grid = ClassroomGrid(name, silent={2: {1, 2}})
+    started = time.monotonic()
+    results = run(grid)
+    assert time.monotonic() - started < 4 * DEADLINE + 5
+    assert no_errors(results) == no_errors(in_process(name, abstain={1: [2]}, skip=(2,)))
+    assert results.data[3].errors == [missing(2, 2, f"no answer to 'query.init' within {DEADLINE:g} s")]
+    assert [missing_learners(result) for result in results.data] == [[], [], [2], [2], []]
+    assert isinstance(results.data[4].votes[2], bool) and not results.data[4].errors
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_restarted_node_under_a_new_id_is_found_brought_in_sync_and_votes_again(name):
+    """Learner 2's laptop restarts before round 2, its proposal round, as SuperNode 999; a stray
+    SuperNode with partition-id 0 connects too and is left alone."""
+    grid = ClassroomGrid(name, joins={2: [(2, 999, True), (0, 555, False)]})
+    results = run(grid)
+    assert no_errors(results) == no_errors(in_process(name, skip=(2,)))
+    assert results.data[3].errors == [missing(2, 2, f"no answer to 'train' within {DEADLINE:g} s")]
+    assert not results.data[4].errors and isinstance(results.data[4].votes[2], bool)
+    assert [(r, kind) for r, node, kind in grid.answered if node == 999] == [
+        (3, "query.hello"), (3, "query.init"), (3, "evaluate")] + [(4, "query.decide")] * results.data[4].vote
+    assert [(r, kind) for r, node, kind in grid.answered if node == 555] == [(3, "query.hello")]
+    held = grid.weights_held([NODE[0], NODE[1], 999])
+    assert all(np.array_equal(a, b) for other in held[1:] for a, b in zip(held[0], other, strict=True))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_voter_restarted_under_its_id_says_it_has_no_state_then_is_brought_in_sync(name):
+    grid = ClassroomGrid(name, joins={2: [(1, NODE[1], True)]})
+    results = run(grid)
+    assert no_errors(results) == no_errors(in_process(name, abstain={2: [1]}))
+    [error] = results.data[3].errors
+    assert error.startswith(missing(1, 2, "failed on 'evaluate': RuntimeError: learner 1: this SuperNode has "
+                                          "no learner state for run"))
+    assert "needs the shared weights ('query.init') before 'evaluate'" in error
+    assert (3, NODE[1], "query.init") in grid.answered and not results.data[4].errors
+    held = grid.weights_held(list(NODE.values()))
+    assert all(np.array_equal(a, b) for other in held[1:] for a, b in zip(held[0], other, strict=True))
+
+
+@pytest.mark.parametrize("how, complaint", [
+    ("silent", r"learner 2 \(SuperNode 114\) in round 1 did not answer 'evaluate' within 0.5 s"),
+    ("failing", r"learner 2 \(SuperNode 114\) in round 1 failed on 'evaluate': the laptop's battery ran")])
+def test_without_a_deadline_a_missing_learner_still_ends_the_run(how, complaint):
+    grid = ClassroomGrid(NAMES[0], **{how: {2: {1}}})
+    with pytest.raises(LearnerError, match=complaint) as raised:
+        run(grid, round_deadline=None, timeout=0.5)
+    assert (raised.value.learner_index, raised.value.round_index) == (2, 1)
+
+
+def test_missing_learners_reads_only_the_missing_ones():
+    result = Result(errors=[missing(0, 3, "no answer to 'train' within 10 s"),
+                            "learner 1 failed in round 3 while testing the proposal: OSError: disk",
+                            missing(2, 3, "failed on 'evaluate': boom", node=4242)])
+    assert missing_learners(result) == [0, 2]
+    assert missing_learners(Result()) == []
+
+
+@pytest.mark.parametrize("deadline", [0, -1.0, math.inf, True, "10"])
+def test_a_bad_round_deadline_is_refused_before_anything_runs(deadline):
+    with pytest.raises(ValueError, match="round_deadline: got"):
+        make_server_app(N_LEARNERS, N_ROUNDS, round_deadline=deadline)
