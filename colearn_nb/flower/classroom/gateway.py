@@ -111,7 +111,7 @@ class Gateway:
         import uvicorn
 
         config = uvicorn.Config(app, host=host, port=port, ssl_certfile=certificate, ssl_keyfile=key,
-                                log_level="warning", access_log=False, lifespan="on")
+                                log_level="warning", access_log=False, lifespan="on", ws="none")
         self.server, self.address = uvicorn.Server(config), f"{host}:{port}"
         self.thread = threading.Thread(target=self.server.run, name="classroom-gateway", daemon=True)
 
