@@ -49,7 +49,9 @@ def test_the_projector_gets_the_class_round_by_round_and_strangers_stay_out(tmp_
             with pytest.raises(JoinError, match="the class is full: 2 learners have joined"):
                 Participant(tmp_path / "late", **options).start()
             assert sorted(m["name"] for m in host.members.values()) == ["laptop0", "laptop1"]
+            assert [row["last_round"] for row in host.roster()] == [None, None]
             results = host.run_class(N_ROUNDS, round_deadline=60, on_round=projector)
+            assert [row["last_round"] for row in host.roster(results)] == ["answered", "answered"]
         finally:
             for laptop in laptops:
                 laptop.close()

@@ -251,3 +251,22 @@ def test_missing_learners_reads_only_the_missing_ones():
 def test_a_bad_round_deadline_is_refused_before_anything_runs(deadline):
     with pytest.raises(ValueError, match="round_deadline: got"):
         make_server_app(N_LEARNERS, N_ROUNDS, round_deadline=deadline)
+
+
+def test_the_class_roster_says_who_was_missing_in_the_last_round(tmp_path):
+    """The teacher's projector: each member's learner, name, and whether it answered the last round."""
+    from colearn_nb.flower.classroom import ClassHost
+    from colearn_nb.protocol.results import Result, Results
+
+    host = ClassHost(tmp_path, n_learners=3, address="127.0.0.1")
+    host.members = {f"key{i}": {"partition_id": i, "n_learners": 3, "name": name}
+                    for i, name in enumerate(["ada", "bo", "cy"])}
+    start = Result(False, [True] * 3, [0.5] * 3, [0.5] * 3)
+    round_0 = Result(False, [None, False, False], [0.6, 0.5, float("nan")], [0.6, 0.5, float("nan")],
+                     block_proposer=0, errors=["learner 2 (SuperNode 7) missing in round 0: no answer to "
+                                               "'evaluate' within 30 s"])
+    assert [row["last_round"] for row in host.roster(Results([start]))] == [None, None, None]
+    assert host.roster(Results([start, round_0])) == [
+        {"learner": 0, "name": "ada", "last_round": "answered"},
+        {"learner": 1, "name": "bo", "last_round": "answered"},
+        {"learner": 2, "name": "cy", "last_round": "missing"}]

@@ -21,6 +21,7 @@ from typing import Any, cast
 from ...protocol.checks import check_int
 from ...protocol.results import Results
 from ..deploy.loopback import LoopbackFederation
+from ..server import missing_learners
 from .gateway import Gateway, GatewaySettings, JoinRefused, make_gateway_app
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,19 @@ class ClassHost(LoopbackFederation):
                 self.class_full.set()
         logger.info("%s joined as learner %d", name, partition_id)
         return self.members[public_key]
+
+    def roster(self, results: Results | None = None) -> list[dict[str, Any]]:
+        """Who joined, in learner order, and how each did in the last round of ``results``: plain data.
+
+        ``last_round`` is ``"answered"``, ``"missing"`` (no answer before the deadline, or an error) or
+        ``None`` before the first round.
+        """
+        last = results.data[-1] if results is not None and len(results.data) > 1 else None
+        missing = set(missing_learners(last)) if last is not None else set()
+        members = sorted(self.members.values(), key=lambda member: member["partition_id"])
+        status = {i: "missing" if i in missing else "answered" for i in range(self.n_learners)}
+        return [{"learner": m["partition_id"], "name": m["name"],
+                 "last_round": None if last is None else status.get(m["partition_id"])} for m in members]
 
     def wait_for_class(self, timeout: float | None = None, start_now: threading.Event | None = None) -> int:
         """Wait until every learner has joined, or ``start_now`` is set; the number that joined."""
