@@ -195,7 +195,7 @@ class PrivateTraining:
         skips the step at the others), so the update and the accounting are the whole batch's.
         """
         size = self.config.max_physical_batch_size or max(len(labels), 1)
-        pieces = list(zip(inputs.split(size), labels.split(size), strict=True)) or [(inputs, labels)]
+        pieces = list(zip(inputs.split(size), labels.split(size), strict=True))  # an empty batch: one piece
         total_loss = torch.zeros((), device=labels.device)
         for index, (piece_inputs, piece_labels) in enumerate(pieces):
             self.optimizer.signal_skip_step(do_skip=index < len(pieces) - 1)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...protocol.results import Results
+from ..server import MISSING
 
 
 def room_address() -> str:
@@ -34,7 +35,7 @@ def round_line(results: Results, round_index: int) -> str:
     """One line about a round: proposer, decision, votes, the shared model's score, who was missing."""
     result = results.data[round_index + 1]
     approves = sum(vote is True for vote in result.votes)
-    missing = [error for error in result.errors if " missing in round " in error]
+    missing = [error for error in result.errors if MISSING.match(error)]
     return (f"round {round_index}: learner {result.block_proposer} proposed, "
             f"{'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes); "
             f"shared model {results.shared_model_scores[round_index + 1]:.3f}"
@@ -96,15 +97,13 @@ def join(args: argparse.Namespace) -> None:
 
 def follow_votes(participant, interval_s: float = 0.5) -> None:
     """Print this learner's vote lines from its worker's log as they come; stops if a process ends."""
-    logs = sorted((participant.directory / "logs").glob("worker_*.log"))
-    position = 0
+    log, position = participant.log_path("worker_supernode"), 0
     while all(process.poll() is None for process in participant.processes):
-        for log in logs[-1:]:
-            text = log.read_text(errors="replace")
-            for line in text[position:].splitlines():
-                if " voted " in line or " proposed " in line:
-                    print(line.split(" colearn_nb.flower.client ")[-1], flush=True)
-            position = len(text)
+        text = log.read_text(errors="replace")
+        for line in text[position:].splitlines():
+            if " voted " in line or " proposed " in line:
+                print(line.split(" colearn_nb.flower.client ")[-1], flush=True)
+        position = len(text)
         time.sleep(interval_s)
     raise SystemExit("join: this laptop's SuperNode or worker stopped; run the join line again to rejoin")
 

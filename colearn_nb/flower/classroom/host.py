@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ...protocol.checks import check_int
 from ...protocol.results import Results
@@ -64,7 +64,8 @@ class ClassHost(LoopbackFederation):
         self.address, self.gateway_port, self.join_code = address, port, join_code or new_join_code()
         self.tls_hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", address, *names)))
         self.members: dict[str, dict[str, Any]] = {}  # public key -> the join answer it got
-        self.lock, self.gateway = threading.Lock(), cast(Gateway | None, None)
+        self.lock = threading.Lock()
+        self.gateway: Gateway | None = None
         self.class_full = threading.Event()
 
     def __repr__(self) -> str:

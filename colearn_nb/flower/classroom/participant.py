@@ -100,6 +100,10 @@ class Participant(LoopbackFederation):
         running = sum(p.poll() is None for p in self.processes)
         return f"Participant({who}, class at {self.superlink_address}, {running} processes running)"
 
+    def log_path(self, process: str) -> Path:
+        """The log of its ``"supernode"`` or ``"worker_supernode"``, named as ``start_supernode`` names it."""
+        return self.directory / "logs" / f"{process}_{self.partition_id}_participant.log"
+
     def keys(self) -> tuple[Path, Path]:
         """This laptop's key pair, made once and kept: rejoining with it gives back the same learner."""
         private = self.directory / "keys" / "participant"
@@ -140,7 +144,7 @@ class Participant(LoopbackFederation):
 
     def _supernode_activated(self, supernode: subprocess.Popen, timeout: float = 60.0) -> bool:
         """True once the SuperNode's log says it has its node id; False if it ended first."""
-        log = self.directory / "logs" / f"supernode_{self.partition_id}_participant.log"
+        log = self.log_path("supernode")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if "SuperNode ID:" in log.read_text(errors="replace"):

@@ -130,25 +130,25 @@ def end_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
 
 
 def follow_rounds(results_path: Path, timeout: float, on_round: Callable[[Results], None] | None,
-                  logs: Path) -> None:
-    """Wait for the ServerApp's ``results_path``; ``on_round`` gets the rounds so far whenever they grow."""
+                  logs: Path) -> Results:
+    """The ServerApp's ``Results`` once written; meanwhile ``on_round`` gets the rounds as they grow."""
     deadline, n_seen, progress = time.monotonic() + timeout, 0, results_path.with_suffix(".rounds.json")
-    while True:
-        done = results_path.exists()
-        source = results_path if done else progress
-        if on_round is not None and source.exists():
-            results = Results.load(source)
+    while not results_path.exists():
+        if on_round is not None and progress.exists():
+            results = Results.load(progress)
             if len(results.data) > n_seen:
                 n_seen = len(results.data)
                 on_round(results)
-        if done:
-            return
         if results_path.with_suffix(".error").exists():
             raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
                                f"(logs in {logs})")
         if time.monotonic() > deadline:
             raise TimeoutError(f"no results in {results_path} after {timeout} s; see {logs}")
         time.sleep(0.2)
+    results = Results.load(results_path)
+    if on_round is not None and len(results.data) > n_seen:
+        on_round(results)
+    return results
 
 
 class LoopbackFederation:
@@ -291,8 +291,7 @@ class LoopbackFederation:
         submitted = self.flwr("run", str(app), "loopback", "--format", "json")
         if submitted.returncode != 0 or '"success": true' not in submitted.stdout:
             raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}")
-        follow_rounds(results_path, timeout, on_round, self.directory / "logs")
-        return Results.load(results_path)
+        return follow_rounds(results_path, timeout, on_round, self.directory / "logs")
 
     def close(self) -> None:
         """End every process this federation started, each by its process group id."""
