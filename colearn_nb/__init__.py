@@ -50,6 +50,7 @@ _MODULES: dict[str, list[str]] = {
     "viz.diagrams": ["draw_round"],
     "viz.live": ["LivePlot", "ProgressBar"],
     "viz.dashboard": ["Dashboard"],
+    "viz.projector": ["Projector"],
     "compat": ["plot_results", "plot_votes", "ColearnPlot", "datasets"],
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}

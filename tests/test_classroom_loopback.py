@@ -1,64 +1,89 @@
-"""The classroom on one host's loopback, from Python as notebook 12's projector cell drives it.
+"""The classroom on one host's loopback, driven by the teacher's projector page (notebook 13).
 
-Needs no root (tests/test_classroom.py runs the commands across network namespaces): a ClassHost on
-127.0.0.1, two Participants, a wrong fingerprint and a third laptop refused, then the class's rounds fed
-to the notebook's ``LivePlot`` as they complete, equal to the in-process run.
+Needs no root (tests/test_classroom.py runs the commands across network namespaces): the ``Projector``
+opens a ``ClassHost`` on 127.0.0.1 for 3 learners, two pretend laptops join, a spoofed fingerprint is
+refused, the teacher starts with the two who are in, a late laptop is refused, and the class's rounds reach
+the page's plot, status and roster as they complete, equal to the in-process run.
 """
-import threading
+import time
 
 import pytest
 
 pytest.importorskip("flwr")
+pytest.importorskip("ipywidgets")
 
-from colearn_nb import LivePlot, Results, run_rounds  # noqa: E402
+from colearn_nb import Projector, Results, run_rounds  # noqa: E402
 from colearn_nb.flower import MnistLearnerFactory  # noqa: E402
 from colearn_nb.flower.classroom import ClassHost, JoinError, Participant  # noqa: E402
 from colearn_nb.flower.deploy.loopback import free_port  # noqa: E402
 from colearn_nb.pytorch.seeding import seed_everything  # noqa: E402
 
-N_LEARNERS, N_ROUNDS = 2, 2
+N_JOINING, N_ROUNDS = 2, 2
 
 
-def join_options(host: ClassHost) -> dict:
-    """The address, code and fingerprint of the host's join line, as Participant takes them."""
-    words = host.join_line().split()
-    return {"address": words[4], "code": words[6], "ca_sha256": words[8]}
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.2)
 
 
-def test_the_projector_gets_the_class_round_by_round_and_strangers_stay_out(tmp_path):
-    seen: list[Results] = []
-    live = LivePlot(score_name="categorical accuracy")
-
-    def projector(results: Results) -> None:  # what notebook 12's cell passes: the live plot
-        seen.append(results)
-        live(results)
-
-    with ClassHost(tmp_path / "host", n_learners=N_LEARNERS, address="127.0.0.1", port=free_port()) as host:
-        options = join_options(host)
-        with pytest.raises(JoinError, match="not the class's"):
-            Participant(tmp_path / "spoofed", **{**options, "ca_sha256": "0" * 64}).start()
-        laptops = [Participant(tmp_path / f"laptop{i}", **options, name=f"laptop{i}")
-                   for i in range(N_LEARNERS)]
-        try:
-            threads = [threading.Thread(target=laptop.start) for laptop in laptops]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=180)
-            assert host.wait_for_class(timeout=60) == N_LEARNERS
-            with pytest.raises(JoinError, match="the class is full: 2 learners have joined"):
-                Participant(tmp_path / "late", **options).start()
-            assert sorted(m["name"] for m in host.members.values()) == ["laptop0", "laptop1"]
-            assert [row["last_round"] for row in host.roster()] == [None, None]
-            results = host.run_class(N_ROUNDS, round_deadline=60, on_round=projector)
-            assert [row["last_round"] for row in host.roster(results)] == ["answered", "answered"]
-        finally:
-            for laptop in laptops:
-                laptop.close()
+def in_process_results() -> Results:
     seed_everything(0)
-    factory = MnistLearnerFactory(n_learners=N_LEARNERS)
-    assert results == run_rounds([factory(i) for i in range(N_LEARNERS)], N_ROUNDS, vote_threshold=0.5)
-    assert seen and seen[-1] == results and [len(r.data) for r in seen] == sorted({len(r.data) for r in seen})
-    figure = live.finish(results)
-    assert len(figure.axes) >= 2, "scores above, the vote matrix below"
-    assert all(process.poll() is not None for laptop in laptops for process in laptop.processes)
+    factory = MnistLearnerFactory(n_learners=N_JOINING)
+    return run_rounds([factory(i) for i in range(N_JOINING)], N_ROUNDS, vote_threshold=0.5)
+
+
+def test_the_projector_rehearses_a_class_and_shows_it_round_by_round(tmp_path):
+    projector = Projector(open_class=ClassHost, pretend_laptop=Participant, address="127.0.0.1",
+                          port=free_port(), n_learners=3, n_rounds=N_ROUNDS, round_deadline=60,
+                          pretend_laptops=N_JOINING, directory=tmp_path / "host",
+                          results_path=tmp_path / "results.json", refresh_s=1.0)
+    frames, statuses = [], []
+    projector.plot.observe(lambda change: frames.append(change["new"]), "value")
+    projector.status.observe(lambda change: statuses.append(change["new"]), "value")
+    assert projector.open() and not projector.open(), "a second open while the class is open does nothing"
+    assert projector.form["n_learners"].disabled and not projector.start_button.disabled
+    wait_until(lambda: projector.host is not None and len(projector.host.members) == N_JOINING, 240,
+               "two pretend laptops joined")
+    options = projector.host.join_options()
+    assert options["address"] in projector.join.value and options["code"] in projector.join.value
+    with pytest.raises(JoinError, match="not the class's"):
+        Participant(tmp_path / "spoofed", **{**options, "ca_sha256": "0" * 64}).start()
+    wait_until(lambda: "2 of 3 laptops joined" in projector.status.value, 30, "the page counts who is in")
+    projector.start_now()  # the teacher does not wait for the third
+    wait_until(lambda: "learners in" in projector.status.value, 30, "the rounds begin")
+    with pytest.raises(JoinError, match="the class is full: 2 learners have joined"):
+        Participant(tmp_path / "late", **options).start()
+    results = projector.wait(timeout=400)
+    assert projector.error is None, projector.status.value
+    assert results == in_process_results()
+    assert Results.load(tmp_path / "results.json") == results
+    assert any(status.startswith("Round 1: ") for status in statuses), statuses
+    assert projector.status.value.startswith("Done. Round 1: ")
+    assert len(set(frames)) >= 2 and frames[-1] == projector.live.last_frame, "the plot follows the rounds"
+    roster = projector.roster.value
+    assert roster.count("answered") == 2 and roster.count("online") == 2 and "pretend 1" in roster, roster
+    assert not projector.form["n_learners"].disabled and projector.start_button.disabled
+    assert all(process.poll() is not None for process in projector.host.processes)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"address": " "}, "address: empty"),
+    ({"pretend_laptops": 4}, r"pretend_laptops: got 4; expected an integer in \[0, 3\] \(at most "
+                             "the number of learners"),
+    ({"n_learners": 2, "pretend_laptops": 3}, r"pretend_laptops: got 3; expected an integer .*2"),
+])
+def test_a_wrong_setting_is_refused_before_anything_starts(tmp_path, settings, message):
+    opened = []
+    projector = Projector(open_class=lambda *args, **kwargs: opened.append(args), directory=tmp_path)
+    with pytest.raises(ValueError, match=message):
+        projector.open(**settings)
+    assert opened == [] and not projector.running and projector.status.value.startswith("Not opened: ")
+
+
+def test_pretend_laptops_need_a_way_to_make_them(tmp_path):
+    projector = Projector(open_class=ClassHost, directory=tmp_path)
+    with pytest.raises(ValueError, match="pretend_laptop=Participant"):
+        projector.open(pretend_laptops=2)

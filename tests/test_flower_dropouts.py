@@ -267,6 +267,6 @@ def test_the_class_roster_says_who_was_missing_in_the_last_round(tmp_path):
                                                "'evaluate' within 30 s"])
     assert [row["last_round"] for row in host.roster(Results([start]))] == [None, None, None]
     assert host.roster(Results([start, round_0])) == [
-        {"learner": 0, "name": "ada", "last_round": "answered"},
-        {"learner": 1, "name": "bo", "last_round": "answered"},
-        {"learner": 2, "name": "cy", "last_round": "missing"}]
+        {"learner": 0, "name": "ada", "connection": None, "last_round": "answered"},
+        {"learner": 1, "name": "bo", "connection": None, "last_round": "answered"},
+        {"learner": 2, "name": "cy", "connection": None, "last_round": "missing"}]

@@ -9,7 +9,8 @@ the room reaches; cli.py the commands (``colearn_nb/classroom.py`` runs it). Nee
 """
 from __future__ import annotations
 
-from .host import ClassHost, certificate_fingerprint, new_join_code
+from .host import ClassHost, certificate_fingerprint, new_join_code, room_address
 from .participant import JoinError, Participant
 
-__all__ = ["ClassHost", "JoinError", "Participant", "certificate_fingerprint", "new_join_code"]
+__all__ = ["ClassHost", "JoinError", "Participant", "certificate_fingerprint", "new_join_code",
+           "room_address"]

@@ -18,19 +18,6 @@ from ...protocol.results import Results
 from ..server import MISSING
 
 
-def room_address() -> str:
-    """This machine's first IPv4 address that is not loopback (what participants' laptops dial)."""
-    import socket
-
-    import psutil
-
-    for addresses in psutil.net_if_addrs().values():
-        for address in addresses:
-            if address.family == socket.AF_INET and not address.address.startswith("127."):
-                return address.address
-    raise SystemExit("host: this machine has no network address but loopback; give one with --address")
-
-
 def round_line(results: Results, round_index: int) -> str:
     """One line about a round: proposer, decision, votes, the shared model's score, who was missing."""
     result = results.data[round_index + 1]
@@ -56,7 +43,7 @@ def print_new_rounds() -> Callable[[Results], None]:
 
 def host(args: argparse.Namespace) -> None:
     """The teacher's command: start the class, print the join line, run when everyone is in."""
-    from .host import ClassHost
+    from .host import ClassHost, room_address
 
     with ClassHost(args.dir, args.learners, args.address or room_address(), args.port) as classroom:
         print(classroom.join_line(), flush=True)

@@ -48,6 +48,20 @@ def certificate_fingerprint(pem: bytes) -> str:
     return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).hexdigest()
 
 
+def room_address() -> str:
+    """This machine's first IPv4 address that is not loopback: the one laptops in the room dial."""
+    import socket
+
+    import psutil
+
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return address.address
+    raise ValueError("address: this machine has no network address but loopback; connect it to the room's "
+                     "network, or give the address laptops dial")
+
+
 class ClassHost(LoopbackFederation):
     """A class of ``n_learners`` laptops: SuperLink on loopback, the gateway on ``address``:``port``.
 
@@ -64,6 +78,7 @@ class ClassHost(LoopbackFederation):
         self.address, self.gateway_port, self.join_code = address, port, join_code or new_join_code()
         self.tls_hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", address, *names)))
         self.members: dict[str, dict[str, Any]] = {}  # public key -> the join answer it got
+        self.node_ids: dict[int, int] = {}  # partition id -> the SuperLink's node id for its key
         self.lock = threading.Lock()
         self.gateway: Gateway | None = None
         self.class_full = threading.Event()
@@ -82,11 +97,17 @@ class ClassHost(LoopbackFederation):
                                str(tls.server_key)).start()
         return self
 
+    def join_options(self) -> dict[str, str]:
+        """What a laptop needs to join, as ``Participant`` takes it: ``address``, ``code``, ``ca_sha256``."""
+        fingerprint = certificate_fingerprint(self.tls_files().ca_certificate.read_bytes())
+        return {"address": f"{self.address}:{self.gateway_port}", "code": self.join_code,
+                "ca_sha256": fingerprint}
+
     def join_line(self) -> str:
         """The one line every participant runs: the address, the join code, the CA's fingerprint."""
-        fingerprint = certificate_fingerprint(self.tls_files().ca_certificate.read_bytes())
-        return (f"python -m colearn_nb.classroom join {self.address}:{self.gateway_port} "
-                f"--code {self.join_code} --ca-sha256 {fingerprint}")
+        options = self.join_options()
+        return (f"python -m colearn_nb.classroom join {options['address']} --code {options['code']} "
+                f"--ca-sha256 {options['ca_sha256']}")
 
     def admit(self, public_key: str, name: str) -> dict[str, Any]:
         """Register a participant's key (once) and answer with its partition id; refuse when full."""
@@ -102,26 +123,32 @@ class ClassHost(LoopbackFederation):
             key_file = self.directory / "keys" / f"participant{partition_id}.pub"
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(public_key + "\n")
-            self.register(key_file)
+            node_id = self.register(key_file)
             self.members[public_key] = {"partition_id": partition_id, "n_learners": self.n_learners,
                                         "name": name or f"learner {partition_id}"}
+            self.node_ids[partition_id] = node_id
             if len(self.members) == self.n_learners:
                 self.class_full.set()
         logger.info("%s joined as learner %d", name, partition_id)
         return self.members[public_key]
 
-    def roster(self, results: Results | None = None) -> list[dict[str, Any]]:
-        """Who joined, in learner order, and how each did in the last round of ``results``: plain data.
+    def roster(self, results: Results | None = None, connected: bool = True) -> list[dict[str, Any]]:
+        """Who joined, in learner order, whether each is connected, and how each did in the last round.
 
-        ``last_round`` is ``"answered"``, ``"missing"`` (no answer before the deadline, or an error) or
-        ``None`` before the first round.
+        Plain data, one dict a laptop: ``learner``, ``name``; ``connection`` as the SuperLink sees the
+        laptop's SuperNode (``"online"``, ``"offline"``, ``"registered"``: not yet connected; ``None`` when
+        not asked, ``connected=False``: asking costs a ``flwr`` command, about a second); ``last_round`` of
+        ``results``: ``"answered"``, ``"missing"`` (no answer before the deadline, or an error) or ``None``
+        before the first round. Flower marks a laptop offline only after two missed heartbeats (a minute).
         """
         last = results.data[-1] if results is not None and len(results.data) > 1 else None
         missing = set(missing_learners(last)) if last is not None else set()
+        statuses = self.node_statuses() if connected and self.node_ids else {}
         members = sorted(self.members.values(), key=lambda member: member["partition_id"])
-        status = {i: "missing" if i in missing else "answered" for i in range(self.n_learners)}
         return [{"learner": m["partition_id"], "name": m["name"],
-                 "last_round": None if last is None else status.get(m["partition_id"])} for m in members]
+                 "connection": statuses.get(self.node_ids.get(m["partition_id"], -1)),
+                 "last_round": None if last is None else "missing" if m["partition_id"] in missing
+                 else "answered"} for m in members]
 
     def wait_for_class(self, timeout: float | None = None, start_now: threading.Event | None = None) -> int:
         """Wait until every learner has joined, or ``start_now`` is set; the number that joined."""

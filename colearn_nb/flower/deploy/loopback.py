@@ -7,8 +7,10 @@ Taught in notebook 12 (its deployment recipe).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -238,11 +240,22 @@ class LoopbackFederation:
         wait_for_port(self.port, self.start_timeout, process)
         return process
 
-    def register(self, public_key: Path) -> None:
-        """Register a SuperNode's public key at the SuperLink (``flwr supernode register``)."""
+    def register(self, public_key: Path) -> int:
+        """Register a SuperNode's public key at the SuperLink (``flwr supernode register``); its node id."""
         done = self.flwr("supernode", "register", str(public_key), "loopback")
-        if done.returncode != 0:
+        registered = re.search(r"SuperNode (\d+) registered", done.stdout)
+        if done.returncode != 0 or registered is None:
             raise RuntimeError(f"flwr supernode register {public_key} failed: {done.stdout[-2000:]}")
+        return int(registered.group(1))
+
+    def node_statuses(self) -> dict[int, str]:
+        """Each registered SuperNode's status as the SuperLink sees it (``flwr supernode list``): node id ->
+        ``"registered"`` (never connected), ``"online"`` or ``"offline"``."""
+        done = self.flwr("supernode", "list", "loopback", "--format", "json")
+        listed = json.loads(done.stdout[done.stdout.index("{"):]) if "{" in done.stdout else {}
+        if done.returncode != 0 or not listed.get("success"):
+            raise RuntimeError(f"flwr supernode list failed: {done.stdout[-2000:]}")
+        return {int(node["node-id"]): node["status"] for node in listed["nodes"]}
 
     def start_supernode(self, partition_id: int, private_key: Path,
                         max_retries: int | None = None) -> subprocess.Popen:

@@ -1,0 +1,260 @@
+"""The teacher's screen for a class of laptops (notebook 13, or a Voila page): join line, roster, live run.
+
+The class itself lives in ``colearn_nb.flower.classroom`` (Flower, beside this layer); the page gets it
+through two callables, so this module imports no Flower: ``open_class`` makes the host (``ClassHost``),
+``pretend_laptop`` a laptop on this machine for a rehearsal (``Participant``).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..protocol.checks import check_int, check_number, check_vote_threshold
+from ..protocol.results import Results
+from .dashboard import CELL_STYLE, status_line
+from .live import LivePlot
+
+log = logging.getLogger(__name__)
+FORM_FIELDS = ("address", "port", "n_learners", "n_rounds", "vote_threshold", "round_deadline",
+               "pretend_laptops")
+SHOWN = {"online": "&#9679; online", "offline": "&#9675; offline", "registered": "&#9675; not yet connected",
+         "answered": "&#10004; answered", "missing": "&#10008; missing", None: "&ndash;"}
+
+
+def roster_table(roster: list[dict[str, Any]]) -> str:
+    """The laptops as an HTML table: learner, name, connection, last round (``ClassHost.roster``'s rows).
+
+    >>> "ada" in roster_table([{"learner": 0, "name": "ada", "connection": "online", "last_round": None}])
+    True
+    """
+    columns = ("learner", "name", "connection", "last round")
+    head = "".join(f"<th style='{CELL_STYLE}'>{column}</th>" for column in columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td style='{CELL_STYLE}'>{value}</td>" for value in (
+            row["learner"], html.escape(str(row["name"])), SHOWN.get(row.get("connection"), "?"),
+            SHOWN.get(row.get("last_round"), "?"))) + "</tr>" for row in roster)
+    return f"<table class='colearn-roster'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+class Projector:
+    """A form that opens the class, then its join line, the laptops as they join, the scores and votes live.
+
+    ``open_class(directory, n_learners=, address=, port=)`` returns the host, a context manager with
+    ``join_line()``, ``join_options()``, ``roster(results)``, ``wait_for_class(timeout, start_now)`` and
+    ``run_class(n_rounds, vote_threshold, round_deadline, on_round)``; ``pretend_laptop(directory,
+    address=, code=, ca_sha256=, name=)`` one laptop with ``start()`` and ``close()``. The class runs in a
+    background thread; its results are saved to ``results_path`` when it ends.
+
+        projector = Projector(open_class=ClassHost, pretend_laptop=Participant, address=room_address())
+    """
+
+    def __init__(self, open_class: Callable[..., Any], pretend_laptop: Callable[..., Any] | None = None,
+                 address: str = "127.0.0.1", port: int = 9093, n_learners: int = 3, n_rounds: int = 10,
+                 vote_threshold: float = 0.5, round_deadline: float = 30.0, pretend_laptops: int = 0,
+                 directory: str | Path = "classroom_host",
+                 results_path: str | Path = "classroom_results.json",
+                 score_name: str = "categorical accuracy", refresh_s: float = 10.0):
+        self.open_class, self.pretend_laptop = open_class, pretend_laptop
+        self.directory, self.results_path = Path(directory), Path(results_path)
+        self.score_name, self.refresh_s = score_name, refresh_s
+        self.results: Results | None = None
+        self.error: BaseException | None = None
+        self.host: Any = None
+        self._start_now, self._ended, self._new_round = (threading.Event() for _ in range(3))
+        self._worker: threading.Thread | None = None
+        self._build_widgets({"address": address, "port": port, "n_learners": n_learners, "n_rounds": n_rounds,
+                             "vote_threshold": vote_threshold, "round_deadline": round_deadline,
+                             "pretend_laptops": pretend_laptops})
+        self.live = LivePlot(score_name, on_frame=self._show_frame)
+
+    def __repr__(self) -> str:
+        state = ("not open" if self._worker is None else "open" if self.running
+                 else "ended with an error" if self.error else "ended")
+        rounds = 0 if self.results is None else len(self.results.data) - 1
+        return f"Projector({state}, {rounds} rounds, {self.form['n_learners'].value} learners)"
+
+    def _build_widgets(self, settings: dict[str, Any]) -> None:
+        import ipywidgets as widgets
+
+        style, width = {"description_width": "initial"}, widgets.Layout(width="auto", min_width="190px")
+        labels = {"address": ("Text", "address laptops dial"), "port": ("BoundedIntText", "port"),
+                  "n_learners": ("BoundedIntText", "learners"), "n_rounds": ("BoundedIntText", "rounds"),
+                  "vote_threshold": ("BoundedFloatText", "vote threshold"),
+                  "round_deadline": ("BoundedFloatText", "deadline (s)"),
+                  "pretend_laptops": ("BoundedIntText", "pretend laptops (a rehearsal)")}
+        bounds = {"port": (1, 65535), "n_learners": (2, 500), "n_rounds": (1, 1000), "vote_threshold": (0, 1),
+                  "round_deadline": (1, 3600), "pretend_laptops": (0, 16)}
+        self.form = {name: getattr(widgets, kind)(
+            value=settings[name], description=label, style=style, layout=width,
+            **dict(zip(("min", "max"), bounds.get(name, ()), strict=False)))
+            for name, (kind, label) in labels.items()}
+        self.open_button = widgets.Button(description="Open the class", icon="play", button_style="primary")
+        self.start_button = widgets.Button(description="Start with those in", icon="forward", disabled=True,
+                                           tooltip="start now, without waiting for every learner")
+        self.open_button.on_click(lambda _button: self.open())
+        self.start_button.on_click(lambda _button: self.start_now())
+        self.join = widgets.HTML().add_class("colearn-join")
+        self.status = widgets.HTML("Set the class up, then open it.").add_class("colearn-status")
+        self.roster = widgets.HTML().add_class("colearn-roster")
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(width="720px", max_width="100%"))
+        for widget, name in ((self.open_button, "open"), (self.start_button, "start-now"),
+                             (self.plot, "plot")):
+            widget.add_class(f"colearn-{name}")
+        form = widgets.HBox([*self.form.values(), self.open_button, self.start_button],
+                            layout=widgets.Layout(flex_flow="row wrap"))
+        side = widgets.VBox([self.status, self.roster],
+                            layout=widgets.Layout(width="440px", max_width="100%"))
+        self.widget = widgets.VBox([form, self.join, widgets.Box(
+            [side, self.plot], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))])
+        self.widget.add_class("colearn-projector")
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    @property
+    def running(self) -> bool:
+        """True from ``open`` until the class has ended."""
+        return self._worker is not None and self._worker.is_alive()
+
+    def settings(self) -> dict[str, Any]:
+        """The form's values, checked; ``ValueError`` says which one is wrong."""
+        values = {name: self.form[name].value for name in FORM_FIELDS}
+        if not str(values["address"]).strip():
+            raise ValueError("address: empty; give the address laptops in the room dial, e.g. 192.168.1.20")
+        check_int("n_learners", values["n_learners"], minimum=2, hint=": a class needs at least 2 learners")
+        check_int("pretend_laptops", values["pretend_laptops"], minimum=0, maximum=values["n_learners"],
+                  hint=" (at most the number of learners)")
+        check_vote_threshold(values["vote_threshold"])
+        check_number("round_deadline", values["round_deadline"], 0, low_open=True, hint=" seconds, e.g. 30")
+        if values["pretend_laptops"] and self.pretend_laptop is None:
+            raise ValueError("pretend_laptops: this projector was made without pretend_laptop=Participant")
+        return values | {"address": str(values["address"]).strip()}
+
+    def open(self, **settings: Any) -> bool:
+        """Open the class with the form's settings (``settings`` fill it in first); False if open already."""
+        if self.running:
+            return False
+        for name, value in settings.items():
+            self.form[name].value = value
+        try:
+            checked = self.settings()
+        except ValueError as bad:
+            self.status.value = html.escape(f"Not opened: {bad}")
+            raise
+        self._start_now.clear()
+        self._set_open(True)
+        self._worker = threading.Thread(target=self._run_class, args=(checked,), name="colearn-projector",
+                                        daemon=True)
+        self._worker.start()
+        return True
+
+    def start_now(self) -> None:
+        """Start the rounds with the laptops that have joined (at least 2), without waiting for the rest."""
+        self._start_now.set()
+
+    def wait(self, timeout: float | None = None) -> Results | None:
+        """Wait for the class to end; its ``Results`` (None if it failed: see ``error``, or still running)."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return None if self.running else self.results
+
+    def _run_class(self, settings: dict[str, Any]) -> None:
+        self.results, self.error = None, None
+        try:
+            with self.open_class(self.directory, n_learners=settings["n_learners"],
+                                 address=settings["address"], port=settings["port"]) as host:
+                self.host = host
+                self.join.value = ("<h2>Join the class: run</h2>"
+                                   "<pre style='font-size:1.3em;white-space:pre-wrap'>"
+                                   f"{html.escape(host.join_line())}</pre>")
+                self._play(host, settings)
+            self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}; results in "
+                                            f"{self.results_path}")
+        except Exception as exc:  # shown on the page: a background thread has nobody else to tell
+            self.error = exc
+            log.exception("the class stopped")
+            self.status.value = html.escape(f"The class stopped: {exc}")
+        finally:
+            self._ended.set()
+            self._set_open(False)
+
+    def _play(self, host: Any, settings: dict[str, Any]) -> None:
+        """Pretend laptops (if any) join, everyone is waited for, the rounds run; results saved."""
+        laptops = self._pretend_laptops(host, settings["pretend_laptops"])
+        self._ended.clear()
+        watcher = threading.Thread(target=self._watch, args=(host,), name="colearn-roster", daemon=True)
+        watcher.start()
+        try:
+            n_joined = self._wait_for_laptops(host, settings["n_learners"])
+            self.status.value = f"{n_joined} learners in: the rounds begin (the first takes about a minute)"
+            self.start_button.disabled = True
+            self.results = host.run_class(settings["n_rounds"], settings["vote_threshold"],
+                                          settings["round_deadline"], on_round=self._on_round)
+            self.live.finish(self.results)
+            self.results.save(self.results_path)
+            self.roster.value = roster_table(host.roster(self.results))
+        finally:
+            self._ended.set()
+            self._new_round.set()
+            watcher.join(timeout=30)
+            for laptop in laptops:
+                laptop.close()
+
+    def _pretend_laptops(self, host: Any, n_laptops: int) -> list[Any]:
+        """``n_laptops`` laptops on this machine, joining in the background as real ones would."""
+        if self.pretend_laptop is None:
+            return []
+        options = host.join_options()
+        laptops = [self.pretend_laptop(self.directory / f"pretend{i}", **options, name=f"pretend {i}")
+                   for i in range(n_laptops)]
+        for laptop in laptops:
+            threading.Thread(target=self._join, args=(laptop,), name="colearn-pretend", daemon=True).start()
+        return laptops
+
+    def _join(self, laptop: Any) -> None:
+        try:
+            laptop.start()
+        except Exception as exc:  # the class waits on; the page says why this laptop is not in
+            log.exception("a pretend laptop could not join")
+            self.status.value = html.escape(f"A pretend laptop could not join: {exc}")
+
+    def _wait_for_laptops(self, host: Any, n_learners: int) -> int:
+        """Wait for every learner, or the Start button with at least 2 in; the roster meanwhile."""
+        while True:
+            try:
+                return host.wait_for_class(timeout=1.0, start_now=self._start_now)
+            except TimeoutError:
+                joined = len(host.members)
+                self.status.value = (f"{joined} of {n_learners} laptops joined; waiting for the rest"
+                                     + ("" if joined < 2 else " (or press Start with those in)"))
+
+    def _watch(self, host: Any) -> None:
+        """Refresh the roster (who joined, who is connected) after each round, and every ``refresh_s``."""
+        while True:
+            try:
+                self.roster.value = roster_table(host.roster(self.results))
+            except Exception:  # the class closing under it: the next refresh or the end tells
+                log.debug("roster refresh failed", exc_info=True)
+            waiting = len(host.members) < host.n_learners
+            self._new_round.wait(1.0 if waiting else self.refresh_s)
+            self._new_round.clear()
+            if self._ended.is_set():
+                return
+
+    def _on_round(self, results: Results) -> None:
+        self.results = results
+        self.live.update(results)
+        self.status.value = html.escape(status_line(results, self.score_name))
+        self._new_round.set()
+
+    def _show_frame(self, frame: bytes) -> None:
+        self.plot.value = frame
+
+    def _set_open(self, is_open: bool) -> None:
+        for widget in (*self.form.values(), self.open_button):
+            widget.disabled = is_open
+        self.start_button.disabled = not is_open
