@@ -221,6 +221,61 @@ def test_dashboard_as_a_voila_page_steps_and_runs(tmp_path):
     assert_rounds_and_picture_advanced(seen)
 
 
+def fill_in(page, field: str, value: object) -> None:
+    """Type ``value`` into the projector's form field ``field`` (its class) and let the widget take it."""
+    box = page.locator(f".colearn-{field} input").last
+    box.fill(str(value))
+    box.press("Enter")
+    box.press("Tab")
+
+
+def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
+    """``voila notebooks/13_projector.ipynb``: the form opens a class, two pretend laptops join, the page
+    shows the join line, the roster and the rounds, and the results are saved beside the notebook.
+
+    The notebook is served from a copy in ``tmp_path``, so the class's files land there.
+    """
+    pytest.importorskip("flwr")
+    if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("voila is not installed next to this Python")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(REPO / "notebooks" / "13_projector.ipynb", served)
+    port, class_port = free_port(), free_port()
+    command = [sys.executable, "-m", "voila", "13_projector.ipynb", "--no-browser", f"--port={port}",
+               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
+    with server_process(command, served, ARTIFACTS / "voila_projector.log", isolated_env(tmp_path)) as server:
+        wait_for_server(port, server)
+        with chromium_page(tmp_path / "profile") as page:
+            try:
+                page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=NOTEBOOK_TIMEOUT_MS)
+                page.locator(".colearn-open").wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
+                assert "room_address(default" not in page.content(), "the page shows no code"
+                for field, value in (("address", "127.0.0.1"), ("port", class_port), ("n-learners", 2),
+                                     ("n-rounds", 2), ("pretend-laptops", 2)):
+                    fill_in(page, field, value)
+                page.locator(".colearn-open").last.click()
+                join = page.locator(".colearn-join pre").last
+                join.wait_for(timeout=120_000)
+                join_line = join.inner_text()
+                page.wait_for_function("() => /^(Done|The class stopped)/.test(document.querySelector("
+                                       "'.colearn-status').innerText)", timeout=NOTEBOOK_TIMEOUT_MS,
+                                       polling=1000)
+                status, roster = (page.locator(f".colearn-{name}").last.inner_text() for name in
+                                  ("status", "roster"))
+                picture = page.locator(".colearn-plot").last.get_attribute("src")
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "projector_voila.png"), full_page=True)
+    assert re.fullmatch(rf"python -m colearn_nb\.classroom join 127\.0\.0\.1:{class_port} --code \S+ "
+                        r"--ca-sha256 [0-9a-f]{64}", join_line.strip()), join_line
+    assert status.startswith("Done. Round 1: ") and "classroom_results.json" in status, status
+    assert roster.count("answered") == 2 and "pretend 0" in roster and "pretend 1" in roster, roster
+    assert picture and picture.startswith(("data:image/png", "blob:")), picture[:40]
+    saved = json.loads((served / "classroom_results.json").read_text())
+    assert len(saved["data"]) == 3, "the start and two rounds"
+
+
 # Every label and value of the last dashboard on the page: [] when all are readable
 UNREADABLE = (Path(__file__).parent / "dashboard_readable.js").read_text()
 

@@ -1,10 +1,11 @@
 """A class across hosts: the teacher's ``host`` and three laptops' ``join`` in network namespaces.
 
-One run of the real commands, each host a namespace on one bridge (198.18.0.0/24, no route
-elsewhere): a stranger without the code is refused and reaches no Flower API but the Fleet API;
-three participants join, learner 2's laptop is killed after round 1 (every process on it, by
-id), recorded as missing, rejoins with the same command and votes again; the rounds before it left
-equal the in-process run on the same partitions. Every namespace and process is removed at the end.
+Two classes of the real commands, each host a namespace on one bridge (198.18.0.0/24, no route
+elsewhere). In the first, three participants join and nobody leaves: its results equal the in-process
+run on the same partitions. In the second, a stranger without the code is refused and reaches no Flower
+API but the Fleet API; three participants join, learner 2's laptop is killed after round 1 (every process
+on it, by id), recorded as missing, rejoins with the same command and votes again; the rounds before it
+left equal the in-process run. Every namespace and process is removed at the end.
 """
 import json
 import re
@@ -26,8 +27,9 @@ from colearn_nb.pytorch.seeding import seed_everything  # noqa: E402
 
 pytestmark = pytest.mark.skipif(namespaces_unavailable() is not None,
                                 reason=f"no network namespaces here: {namespaces_unavailable()}")
-N_LEARNERS, N_ROUNDS, PORT, DEADLINE_S = 3, 9, 9093, 12
+N_LEARNERS, N_ROUNDS, N_CLEAN_ROUNDS, PORT, DEADLINE_S = 3, 9, 3, 9093, 12
 CLASSROOM = [sys.executable, "-m", "colearn_nb.classroom"]
+JOIN_LINE = r"^python -m colearn_nb\.classroom join .*$"
 
 
 def wait_for(log: Path, pattern: str, timeout: float, process: subprocess.Popen | None = None) -> re.Match:
@@ -57,36 +59,63 @@ def listening_sockets(room: Room, name: str) -> list[str]:
     return [line.split()[3] for line in done.stdout.splitlines() if line.strip()]
 
 
+def host_command(teacher: str, n_rounds: int, work: Path) -> list[str]:
+    """The teacher's one command, its files under ``work``."""
+    return [*CLASSROOM, "host", "--learners", str(N_LEARNERS), "--rounds", str(n_rounds), "--address",
+            teacher, "--port", str(PORT), "--deadline", str(DEADLINE_S), "--dir", str(work / "host"),
+            "--results", str(work / "results.json")]
+
+
+def join_all(room: Room, work: Path, join: list[str]) -> dict[int, str]:
+    """Every laptop runs the join line; which laptop holds which learner (handed out as laptops come)."""
+    joins = {i: room.run(f"laptop{i}", [*CLASSROOM, *join, "--dir", str(work / f"laptop{i}")],
+                         work / f"laptop{i}.log") for i in range(N_LEARNERS)}
+    return {int(wait_for(work / f"laptop{i}.log", r"joined as learner (\d) of 3", 120, process).group(1)):
+            f"laptop{i}" for i, process in joins.items()}
+
+
+def whole_class(room: Room, work: Path, teacher: str) -> Results:
+    """A class with nobody leaving: the host's command and three joins, to the end; its results."""
+    work.mkdir()
+    host = room.run("teacher", host_command(teacher, N_CLEAN_ROUNDS, work), work / "host.log",
+                    stdin=subprocess.PIPE)
+    join_all(room, work, wait_for(work / "host.log", JOIN_LINE, 180, host).group(0).split()[3:])
+    host.wait(timeout=400)
+    assert host.returncode == 0, (work / "host.log").read_text()[-3000:]
+    for i in range(N_LEARNERS):
+        room.kill_host(f"laptop{i}")  # the class is over: its laptops' SuperNodes go too
+    return Results.load(work / "results.json")
+
+
+def class_with_a_dropout(room: Room, work: Path, teacher: str, seen: dict) -> None:
+    """A stranger tries the wrong code; learner 2's laptop is killed after round 1, then rejoins."""
+    host = room.run("teacher", host_command(teacher, N_ROUNDS, work), work / "host.log",
+                    stdin=subprocess.PIPE)
+    join_line = wait_for(work / "host.log", JOIN_LINE, 180, host).group(0)
+    seen["join_line"] = join_line
+    seen.update(stranger_checks(room, work, join_line, teacher))
+    join = join_line.split()[3:]
+    learner_on = join_all(room, work, join)
+    wait_for(work / "host.log", r"^round 1: ", 300, host)
+    seen["killed"] = room.kill_host(learner_on[2])  # a laptop gone: all its processes at once
+    wait_for(work / "host.log", r"learner 2 \(SuperNode \d+\) missing in round", 120, host)
+    rejoin = room.run(learner_on[2], [*CLASSROOM, *join, "--dir", str(work / learner_on[2])],
+                      work / "rejoin.log")
+    wait_for(work / "rejoin.log", r"joined as learner 2 of 3", 120, rejoin)
+    host.wait(timeout=600)
+    seen["host_returncode"] = host.returncode
+
+
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory):
-    """The whole scenario, run once; what the tests look at."""
+    """Both classes, run once in one room; what the tests look at."""
     work = tmp_path_factory.mktemp("classroom")
     with Room() as room:
         teacher = room.add("teacher")
         laptops = [room.add(f"laptop{i}") for i in range(N_LEARNERS)]
         room.add("stranger")
-        seen = {"addresses": (teacher, laptops)}
-        host = room.run("teacher", [*CLASSROOM, "host", "--learners", str(N_LEARNERS), "--rounds",
-                                    str(N_ROUNDS), "--address", teacher, "--port", str(PORT), "--deadline",
-                                    str(DEADLINE_S), "--dir", str(work / "host"), "--results",
-                                    str(work / "results.json")], work / "host.log", stdin=subprocess.PIPE)
-        join_line = wait_for(work / "host.log", r"^python -m colearn_nb\.classroom join .*$", 180,
-                             host).group(0)
-        seen["join_line"] = join_line
-        seen.update(stranger_checks(room, work, join_line, teacher))
-        join = join_line.split()[3:]
-        joins = {i: room.run(f"laptop{i}", [*CLASSROOM, *join, "--dir", str(work / f"laptop{i}")],
-                             work / f"laptop{i}.log") for i in range(N_LEARNERS)}
-        learner_on = {int(wait_for(work / f"laptop{i}.log", r"joined as learner (\d) of 3", 120, process)
-                          .group(1)): f"laptop{i}" for i, process in joins.items()}  # in the order they came
-        wait_for(work / "host.log", r"^round 1: ", 300, host)
-        seen["killed"] = room.kill_host(learner_on[2])  # a laptop gone: all its processes at once
-        wait_for(work / "host.log", r"learner 2 \(SuperNode \d+\) missing in round", 120, host)
-        rejoin = room.run(learner_on[2], [*CLASSROOM, *join, "--dir", str(work / learner_on[2])],
-                          work / "rejoin.log")
-        wait_for(work / "rejoin.log", r"joined as learner 2 of 3", 120, rejoin)
-        host.wait(timeout=600)
-        seen["host_returncode"] = host.returncode
+        seen = {"addresses": (teacher, laptops), "whole_class": whole_class(room, work / "whole", teacher)}
+        class_with_a_dropout(room, work, teacher, seen)
         made = [namespace for namespace, _ in room.hosts.values()] + [room.switch]
     seen["results"] = Results.load(work / "results.json")
     seen["logs"] = {log.stem: log.read_text(errors="replace") for log in work.glob("*.log")}
@@ -135,6 +164,11 @@ def test_the_class_runs_to_the_end_with_one_line_to_copy(classroom):
                         r"--ca-sha256 [0-9a-f]{64}", classroom["join_line"])
     assert len(classroom["results"].data) == N_ROUNDS + 1
     assert classroom["namespaces_left"] == []
+
+
+def test_a_class_nobody_leaves_equals_the_in_process_run(classroom):
+    results, reference = classroom["whole_class"], in_process_results(N_CLEAN_ROUNDS)
+    assert results == reference, json.dumps(results.to_dict()["data"])[:2000]
 
 
 def test_rounds_before_the_dropout_equal_the_in_process_run(classroom):

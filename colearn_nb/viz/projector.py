@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from textwrap import shorten
 from typing import Any
 
 from ..protocol.checks import check_int, check_number, check_vote_threshold
@@ -92,6 +93,8 @@ class Projector:
             value=settings[name], description=label, style=style, layout=width,
             **dict(zip(("min", "max"), bounds.get(name, ()), strict=False)))
             for name, (kind, label) in labels.items()}
+        for name, field in self.form.items():
+            field.add_class(f"colearn-{name.replace('_', '-')}")
         self.open_button = widgets.Button(description="Open the class", icon="play", button_style="primary")
         self.start_button = widgets.Button(description="Start with those in", icon="forward", disabled=True,
                                            tooltip="start now, without waiting for every learner")
@@ -177,7 +180,8 @@ class Projector:
         except Exception as exc:  # shown on the page: a background thread has nobody else to tell
             self.error = exc
             log.exception("the class stopped")
-            self.status.value = html.escape(f"The class stopped: {exc}")
+            logs = self.directory / "logs"
+            self.status.value = html.escape(f"The class stopped: {shorten(str(exc), 300)} (logs: {logs})")
         finally:
             self._ended.set()
             self._set_open(False)

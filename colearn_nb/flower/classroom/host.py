@@ -48,8 +48,11 @@ def certificate_fingerprint(pem: bytes) -> str:
     return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).hexdigest()
 
 
-def room_address() -> str:
-    """This machine's first IPv4 address that is not loopback: the one laptops in the room dial."""
+def room_address(default: str | None = None) -> str:
+    """This machine's first IPv4 address that is not loopback: the one laptops in the room dial.
+
+    Without one, ``default`` if given (``"127.0.0.1"``: a rehearsal on this machine), else ``ValueError``.
+    """
     import socket
 
     import psutil
@@ -58,6 +61,8 @@ def room_address() -> str:
         for address in addresses:
             if address.family == socket.AF_INET and not address.address.startswith("127."):
                 return address.address
+    if default is not None:
+        return default
     raise ValueError("address: this machine has no network address but loopback; connect it to the room's "
                      "network, or give the address laptops dial")
 

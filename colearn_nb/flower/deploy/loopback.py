@@ -184,8 +184,13 @@ class LoopbackFederation:
                 f"{running} processes running, in {self.directory})")
 
     def environment(self) -> dict[str, str]:
-        """The environment of every Flower process: quiet, offline, FLWR_HOME inside ``directory``."""
-        env = dict(os.environ, **QUIET_ENVIRONMENT, FLWR_HOME=str(self.directory / "flwr_home"))
+        """The environment of every Flower process: quiet, offline, FLWR_HOME inside ``directory``.
+
+        Without colours: a Jupyter kernel sets ``FORCE_COLOR``, and ``flwr``'s JSON then comes coloured.
+        """
+        env = dict(os.environ, **QUIET_ENVIRONMENT, FLWR_HOME=str(self.directory / "flwr_home"), NO_COLOR="1")
+        for forcing in ("FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR"):
+            env.pop(forcing, None)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         if self.fast:
             env["FLWR_SUPEREXEC_TASK_POLL_INTERVAL"] = "0.05"
