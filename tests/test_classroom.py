@@ -160,6 +160,10 @@ def test_a_stranger_without_the_code_is_refused_and_reaches_only_the_fleet_api(c
 
 def test_the_class_runs_to_the_end_with_one_line_to_copy(classroom):
     assert classroom["host_returncode"] == 0, classroom["logs"]["host"][-3000:]
+    host_log = classroom["logs"]["host"]
+    joined = re.findall(r"^learner (\d) joined \((.+)\); (\d) of 3 in$", host_log, re.MULTILINE)
+    assert sorted(learner for learner, _, _ in joined) == ["0", "1", "2"], classroom["logs"]["host"][-3000:]
+    assert [count for _, _, count in joined] == ["1", "2", "3"]
     assert re.fullmatch(r"python -m colearn_nb\.classroom join [\d.]+:9093 --code [A-Z2-9]{4}-[A-Z2-9]{4} "
                         r"--ca-sha256 [0-9a-f]{64}", classroom["join_line"])
     assert len(classroom["results"].data) == N_ROUNDS + 1

@@ -136,3 +136,12 @@ def test_worker_command_line_refuses_bad_settings(capsys):
         with pytest.raises(SystemExit):
             worker_main(["--runtime-api-address", "127.0.0.1:9094", *argv])
         assert complaint in capsys.readouterr().err
+
+
+def test_flower_processes_run_without_the_colours_a_notebook_kernel_forces(monkeypatch, tmp_path):
+    """A Jupyter kernel sets FORCE_COLOR and CLICOLOR_FORCE; ``flwr``'s JSON answers must stay plain."""
+    for forcing in ("FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR"):
+        monkeypatch.setenv(forcing, "1")
+    environment = LoopbackFederation(tmp_path).environment()
+    assert environment["NO_COLOR"] == "1"
+    assert not {"FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR"} & set(environment)

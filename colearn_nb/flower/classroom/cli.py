@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -56,11 +57,27 @@ def host(args: argparse.Namespace) -> None:
                 start_now.set()
 
         threading.Thread(target=start_on_enter, daemon=True).start()
-        n_joined = classroom.wait_for_class(start_now=start_now)
+        n_joined = wait_for_laptops(classroom, start_now)
         print(f"{n_joined} learners in; {args.rounds} rounds", file=sys.stderr, flush=True)
         results = classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=print_new_rounds())
         results.save(args.results)
         print(f"results in {args.results}: {results!r}", file=sys.stderr)
+
+
+def wait_for_laptops(classroom, start_now: threading.Event) -> int:
+    """Wait for every learner (or Enter, with at least 2 in), printing a line as each laptop joins."""
+    shown = 0
+    while True:
+        try:
+            n_joined: int | None = classroom.wait_for_class(timeout=1.0, start_now=start_now)
+        except TimeoutError:
+            n_joined = None
+        for row in classroom.roster(connected=False)[shown:]:
+            shown += 1
+            print(f"learner {row['learner']} joined ({row['name']}); {shown} of {classroom.n_learners} in",
+                  file=sys.stderr, flush=True)
+        if n_joined is not None:
+            return n_joined
 
 
 def join(args: argparse.Namespace) -> None:
@@ -113,7 +130,8 @@ def parser() -> argparse.ArgumentParser:
     laptop.add_argument("address", help="HOST:PORT from the join line")
     laptop.add_argument("--code", required=True, help="the join code from the join line")
     laptop.add_argument("--ca-sha256", required=True, help="the class certificate's fingerprint (join line)")
-    laptop.add_argument("--name", default="", help="a name the teacher sees (optional)")
+    laptop.add_argument("--name", default=socket.gethostname()[:40],
+                        help="the name the teacher sees (default: this computer's name)")
     laptop.add_argument("--dir", type=Path, default=Path("classroom"), help="this laptop's key and logs")
     return main
 
