@@ -87,3 +87,32 @@ def test_pretend_laptops_need_a_way_to_make_them(tmp_path):
     projector = Projector(open_class=ClassHost, directory=tmp_path)
     with pytest.raises(ValueError, match="pretend_laptop=Participant"):
         projector.open(pretend_laptops=2)
+
+
+def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
+    """``client_app``: the class runs a user's ClientApp (user_class_app.py), named in the join line."""
+    from pathlib import Path
+
+    from user_learners import build
+
+    tests = str(Path(__file__).parent)
+    monkeypatch.syspath_prepend(tests)
+    monkeypatch.setenv("PYTHONPATH", tests)  # the laptops' workers import the user's module as installed
+    with ClassHost(tmp_path / "host", n_learners=2, address="127.0.0.1", port=free_port(),
+                   client_app="user_class_app:client_app") as host:
+        assert host.join_line().endswith(" --app user_class_app:client_app")
+        laptops = [Participant(tmp_path / f"laptop{i}", **host.join_options()) for i in range(2)]
+        try:
+            for laptop in laptops:
+                laptop.start()
+            results = host.run_class(N_ROUNDS, round_deadline=60)
+        finally:
+            for laptop in laptops:
+                laptop.close()
+    reference = run_rounds(build("mlp_adam")[:2], N_ROUNDS, vote_threshold=0.5)
+    assert results.data[0] == reference.data[0], "the user's learners, with equal starting weights"
+    assert [r.block_proposer for r in results.data[1:]] == [0, 1]
+    assert all(r.errors == [] and r.votes[1 - r.block_proposer] is not None for r in results.data[1:]), \
+        results
+    with pytest.raises(ValueError, match="client_app: got 'user_class_app'; expected 'module:attribute'"):
+        ClassHost(tmp_path / "bad", n_learners=2, address="127.0.0.1", client_app="user_class_app")

@@ -16,7 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...protocol.results import Results
+from ..deploy.loopback import CLIENT_APP
 from ..server import MISSING
+
+APP_HELP = ("the ClientApp every learner runs, module:attribute installed on every laptop (default: the "
+            "kit's MNIST learners)")
 
 
 def round_line(results: Results, round_index: int) -> str:
@@ -46,7 +50,8 @@ def host(args: argparse.Namespace) -> None:
     """The teacher's command: start the class, print the join line, run when everyone is in."""
     from .host import ClassHost, room_address
 
-    with ClassHost(args.dir, args.learners, args.address or room_address(), args.port) as classroom:
+    with ClassHost(args.dir, args.learners, args.address or room_address(), args.port,
+                   client_app=args.app) as classroom:
         print(classroom.join_line(), flush=True)
         print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
               file=sys.stderr, flush=True)
@@ -84,7 +89,7 @@ def join(args: argparse.Namespace) -> None:
     """A participant's command: join the class and run this laptop's learner until Ctrl-C."""
     from .participant import JoinError, Participant
 
-    participant = Participant(args.dir, args.address, args.code, args.ca_sha256, args.name)
+    participant = Participant(args.dir, args.address, args.code, args.ca_sha256, args.name, args.app)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         participant.start()
@@ -126,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     teacher.add_argument("--address", help="the address laptops dial (default: this machine's first)")
     teacher.add_argument("--dir", type=Path, default=Path("classroom_host"), help="certificates, keys, logs")
     teacher.add_argument("--results", type=Path, default=Path("classroom_results.json"))
+    teacher.add_argument("--app", default=CLIENT_APP, help=APP_HELP)
     laptop = commands.add_parser("join", help="a participant: join the class with the teacher's join line")
     laptop.add_argument("address", help="HOST:PORT from the join line")
     laptop.add_argument("--code", required=True, help="the join code from the join line")
@@ -133,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     laptop.add_argument("--name", default=socket.gethostname()[:40],
                         help="the name the teacher sees (default: this computer's name)")
     laptop.add_argument("--dir", type=Path, default=Path("classroom"), help="this laptop's key and logs")
+    laptop.add_argument("--app", default=CLIENT_APP, help=APP_HELP + " (the join line names it)")
     return main
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ...protocol.checks import check_int
 from ...protocol.results import Results
-from ..deploy.loopback import LoopbackFederation
+from ..deploy.loopback import CLIENT_APP, LoopbackFederation
 from ..server import missing_learners
 from .gateway import Gateway, GatewaySettings, JoinRefused, make_gateway_app
 
@@ -76,10 +76,11 @@ class ClassHost(LoopbackFederation):
     """
 
     def __init__(self, directory: str | Path, n_learners: int, address: str, port: int = 9093,
-                 names: Sequence[str] = (), join_code: str | None = None, start_timeout: float = 120.0):
+                 names: Sequence[str] = (), join_code: str | None = None, start_timeout: float = 120.0,
+                 client_app: str = CLIENT_APP):
         check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
         check_int("port", port, minimum=1, maximum=65535)
-        super().__init__(directory, n_learners=n_learners, start_timeout=start_timeout)
+        super().__init__(directory, n_learners=n_learners, start_timeout=start_timeout, client_app=client_app)
         self.address, self.gateway_port, self.join_code = address, port, join_code or new_join_code()
         self.tls_hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", address, *names)))
         self.members: dict[str, dict[str, Any]] = {}  # public key -> the join answer it got
@@ -103,16 +104,18 @@ class ClassHost(LoopbackFederation):
         return self
 
     def join_options(self) -> dict[str, str]:
-        """What a laptop needs to join, as ``Participant`` takes it: ``address``, ``code``, ``ca_sha256``."""
+        """What a laptop needs to join, as ``Participant`` takes it: address, code, CA fingerprint, app."""
         fingerprint = certificate_fingerprint(self.tls_files().ca_certificate.read_bytes())
         return {"address": f"{self.address}:{self.gateway_port}", "code": self.join_code,
-                "ca_sha256": fingerprint}
+                "ca_sha256": fingerprint, "client_app": self.client_app}
 
     def join_line(self) -> str:
-        """The one line every participant runs: the address, the join code, the CA's fingerprint."""
+        """The one line every participant runs: the address, the join code, the CA's fingerprint (the app,
+        when the class runs another than the kit's MNIST app)."""
         options = self.join_options()
         return (f"python -m colearn_nb.classroom join {options['address']} --code {options['code']} "
-                f"--ca-sha256 {options['ca_sha256']}")
+                f"--ca-sha256 {options['ca_sha256']}"
+                + (f" --app {self.client_app}" if self.client_app != CLIENT_APP else ""))
 
     def admit(self, public_key: str, name: str) -> dict[str, Any]:
         """Register a participant's key (once) and answer with its partition id; refuse when full."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..deploy.credentials import TLSFiles, make_node_keys
-from ..deploy.loopback import LoopbackFederation
+from ..deploy.loopback import CLIENT_APP, LoopbackFederation
 from .host import certificate_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,9 @@ class Participant(LoopbackFederation):
             print(me)          # Participant(learner 2 of 3, ...)
     """
 
-    def __init__(self, directory: str | Path, address: str, code: str, ca_sha256: str, name: str = ""):
-        super().__init__(directory, n_learners=2)
+    def __init__(self, directory: str | Path, address: str, code: str, ca_sha256: str, name: str = "",
+                 client_app: str = CLIENT_APP):
+        super().__init__(directory, n_learners=2, client_app=client_app)
         self.host, self.gateway_port = parse_address(address)
         digits = ca_sha256.replace(":", "").lower()
         if len(digits) != 64 or not all(c in "0123456789abcdef" for c in digits):

@@ -66,11 +66,13 @@ fast-polling = {fast_polling}
 def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                      seed: int = 0, results_path: str | Path = "colearn_results.json",
                      timeout: float = 300.0, fast_polling: bool = True, learning_rate: float = 1e-3,
-                     round_deadline: float | None = None) -> Path:
-    """Write the app folder ``flwr run`` needs (a ``pyproject.toml`` naming the MNIST apps); returns it.
+                     round_deadline: float | None = None, client_app: str = CLIENT_APP) -> Path:
+    """Write the app folder ``flwr run`` needs (a ``pyproject.toml`` naming the apps); returns it.
 
     ``round_deadline``: seconds a learner has to answer in a round before it counts as missing (None: it
-    must answer within ``timeout``, or the run fails).
+    must answer within ``timeout``, or the run fails). ``client_app``: the ClientApp every learner runs,
+    ``"module:attribute"`` installed on every machine (default: the tutorial's MNIST learners), e.g. a
+    module holding ``client_app = make_client_app(my_learner)``.
 
     >>> import tempfile
     >>> app = write_flower_app(tempfile.mkdtemp(), n_learners=3, n_rounds=2)
@@ -83,13 +85,26 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pyproject.toml").write_text(APP_TOML.format(
-        client_app=CLIENT_APP, n_learners=n_learners, n_rounds=n_rounds, vote_threshold=vote_threshold,
+        client_app=check_app_reference(client_app), n_learners=n_learners, n_rounds=n_rounds,
+        vote_threshold=vote_threshold,
         seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
         round_deadline=float(round_deadline or 0),
         results_path=Path(results_path).resolve().as_posix(), fast_polling=str(bool(fast_polling)).lower()))
     (directory / "README.md").write_text("Collective learning on MNIST: the apps live in "
                                          "colearn_nb.flower.\n")
     return directory
+
+
+def check_app_reference(client_app: str) -> str:
+    """``client_app`` when it reads ``"module:attribute"``; else ``ValueError`` saying what to give.
+
+    >>> check_app_reference("my_learners:client_app")
+    'my_learners:client_app'
+    """
+    if not isinstance(client_app, str) or not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", client_app):
+        raise ValueError(f"client_app: got {client_app!r}; expected 'module:attribute' of a ClientApp "
+                         f"installed on every machine, e.g. 'my_learners:client_app' or {CLIENT_APP!r}")
+    return client_app
 
 
 def free_port() -> int:
@@ -158,18 +173,19 @@ class LoopbackFederation:
 
     ``fast=True`` sets SuperExec's task polling to 0.05 s (Flower's default: 1 s) and the ServerApp's
     polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s). ``isolation="process"`` starts
-    each SuperNode with a long-lived ``ClientAppWorker`` beside it that runs only the MNIST ClientApp
-    (torch imported and the learner built once); ``"subprocess"`` is Flower's default, a fresh
-    ClientApp process for every message.
+    each SuperNode with a long-lived ``ClientAppWorker`` beside it that runs only ``client_app`` (by
+    default the MNIST ClientApp; torch imported and the learner built once); ``"subprocess"`` is Flower's
+    default, a fresh ClientApp process for every message.
 
         with LoopbackFederation("flower_run", n_learners=3) as federation:
             results = federation.run(n_rounds=2)
     """
 
     def __init__(self, directory: str | Path, n_learners: int = 3, fast: bool = True,
-                 isolation: str = "process", start_timeout: float = 120.0):
+                 isolation: str = "process", start_timeout: float = 120.0, client_app: str = CLIENT_APP):
         require_flwr()
         self.isolation = check_choice("isolation", isolation, ISOLATION_MODES)
+        self.client_app = check_app_reference(client_app)
         self.directory, self.n_learners, self.fast = Path(directory).resolve(), n_learners, fast
         self.start_timeout = start_timeout
         self.processes: list[subprocess.Popen] = []
@@ -280,7 +296,8 @@ class LoopbackFederation:
         supernode = self.start_process(command, name)
         if self.isolation == "process":
             self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker",
-                                "--runtime-api-address", f"127.0.0.1:{runtime_port}", "--app", CLIENT_APP],
+                                "--runtime-api-address", f"127.0.0.1:{runtime_port}",
+                                "--app", self.client_app],
                                f"worker_{name}")
         return supernode
 
@@ -296,7 +313,7 @@ class LoopbackFederation:
     def run(self, n_rounds: int, vote_threshold: float = 0.5, seed: int = 0, timeout: float = 300.0,
             learning_rate: float = 1e-3, round_deadline: float | None = None,
             on_round: Callable[[Results], None] | None = None) -> Results:
-        """``flwr run`` the MNIST app on this federation and return its ``Results`` once written.
+        """``flwr run`` the app (its ``client_app``) on this federation; its ``Results`` once written.
 
         ``on_round(results)`` is called with the rounds so far as they complete (read from the file the
         ServerApp writes after every round). A failed ServerApp raises ``RuntimeError`` with its reason as
@@ -305,7 +322,7 @@ class LoopbackFederation:
         results_path = self.directory / f"results_{len(self.processes)}.json"
         app = write_flower_app(self.directory / "app", self.n_learners, n_rounds, vote_threshold, seed,
                                results_path, timeout, fast_polling=self.fast, learning_rate=learning_rate,
-                               round_deadline=round_deadline)
+                               round_deadline=round_deadline, client_app=self.client_app)
         submitted = self.flwr("run", str(app), "loopback", "--format", "json")
         if submitted.returncode != 0 or '"success": true' not in submitted.stdout:
             raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}")
