@@ -198,26 +198,34 @@ def assert_rounds_and_picture_advanced(seen: tuple) -> None:
     assert len({start_picture, stepped_picture, final_picture}) == 3, "the plot picture changes as rounds run"
 
 
+@contextmanager
+def voila_page(notebook: str, served_from: Path, tmp_path: Path, ready: str, name: str):
+    """``voila notebook`` served from ``served_from``, open in Chromium once ``ready`` (a selector) shows;
+    its log and a screenshot of the page in ARTIFACTS as ``name``.log and ``name``.png."""
+    if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("voila is not installed next to this Python")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}",
+               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
+    with server_process(command, served_from, ARTIFACTS / f"{name}.log", isolated_env(tmp_path)) as server:
+        wait_for_server(port, server)
+        with chromium_page(tmp_path / "profile") as page:
+            try:
+                page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=NOTEBOOK_TIMEOUT_MS)
+                page.locator(ready).wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
+                yield page
+            finally:
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 def test_dashboard_as_a_voila_page_steps_and_runs(tmp_path):
     """``voila notebooks/07_dashboard.ipynb`` serves a standalone page whose buttons work.
 
     Defined before the JupyterLab tests: their module-wide browser must not be open beside this one.
     """
-    if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("voila is not installed next to this Python")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}",
-               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
-    with server_process(command, REPO, ARTIFACTS / "voila.log", isolated_env(tmp_path)) as server:
-        wait_for_server(port, server)
-        with chromium_page(tmp_path / "profile") as page:
-            try:
-                page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=NOTEBOOK_TIMEOUT_MS)
-                page.locator(".colearn-step").wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
-                seen = click_step_twice_then_run(page)
-            finally:
-                page.screenshot(path=str(ARTIFACTS / "dashboard_voila.png"), full_page=True)
+    with voila_page(str(NOTEBOOK), REPO, tmp_path, ".colearn-step", "dashboard_voila") as page:
+        seen = click_step_twice_then_run(page)
     assert_rounds_and_picture_advanced(seen)
 
 
@@ -236,37 +244,23 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
     The notebook is served from a copy in ``tmp_path``, so the class's files land there.
     """
     pytest.importorskip("flwr")
-    if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("voila is not installed next to this Python")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     served = tmp_path / "served"
     served.mkdir()
     shutil.copy(REPO / "notebooks" / "13_projector.ipynb", served)
-    port, class_port = free_port(), free_port()
-    command = [sys.executable, "-m", "voila", "13_projector.ipynb", "--no-browser", f"--port={port}",
-               "--Voila.ip=127.0.0.1", f"--token={TOKEN}"]
-    with server_process(command, served, ARTIFACTS / "voila_projector.log", isolated_env(tmp_path)) as server:
-        wait_for_server(port, server)
-        with chromium_page(tmp_path / "profile") as page:
-            try:
-                page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=NOTEBOOK_TIMEOUT_MS)
-                page.locator(".colearn-open").wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
-                assert "room_address(default" not in page.content(), "the page shows no code"
-                for field, value in (("address", "127.0.0.1"), ("port", class_port), ("n-learners", 2),
-                                     ("n-rounds", 2), ("pretend-laptops", 2)):
-                    fill_in(page, field, value)
-                page.locator(".colearn-open").last.click()
-                join = page.locator(".colearn-join pre").last
-                join.wait_for(timeout=120_000)
-                join_line = join.inner_text()
-                page.wait_for_function("() => /^(Done|The class stopped)/.test(document.querySelector("
-                                       "'.colearn-status').innerText)", timeout=NOTEBOOK_TIMEOUT_MS,
-                                       polling=1000)
-                status, roster = (page.locator(f".colearn-{name}").last.inner_text() for name in
-                                  ("status", "roster"))
-                picture = page.locator(".colearn-plot").last.get_attribute("src")
-            finally:
-                page.screenshot(path=str(ARTIFACTS / "projector_voila.png"), full_page=True)
+    class_port = free_port()
+    with voila_page("13_projector.ipynb", served, tmp_path, ".colearn-open", "projector_voila") as page:
+        assert "room_address(default" not in page.content(), "the page shows no code"
+        for field, value in (("address", "127.0.0.1"), ("port", class_port), ("n-learners", 2),
+                             ("n-rounds", 2), ("pretend-laptops", 2)):
+            fill_in(page, field, value)
+        page.locator(".colearn-open").last.click()
+        join = page.locator(".colearn-join pre").last
+        join.wait_for(timeout=120_000)
+        join_line = join.inner_text()
+        page.wait_for_function("() => /^(Done|The class stopped)/.test(document.querySelector("
+                               "'.colearn-status').innerText)", timeout=NOTEBOOK_TIMEOUT_MS, polling=1000)
+        status, roster = (page.locator(f".colearn-{name}").last.inner_text() for name in ("status", "roster"))
+        picture = page.locator(".colearn-plot").last.get_attribute("src")
     assert re.fullmatch(rf"python -m colearn_nb\.classroom join 127\.0\.0\.1:{class_port} --code \S+ "
                         r"--ca-sha256 [0-9a-f]{64}", join_line.strip()), join_line
     assert status.startswith("Done. Round 1: ") and "classroom_results.json" in status, status

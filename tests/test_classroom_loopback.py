@@ -110,9 +110,9 @@ def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
             for laptop in laptops:
                 laptop.close()
     reference = run_rounds(build("mlp_adam")[:2], N_ROUNDS, vote_threshold=0.5)
-    assert results.data[0] == reference.data[0], "the user's learners, with equal starting weights"
+    # one proposal each: as in one process (longer runs of shuffled plain DataLoaders may differ: each
+    # laptop draws its shuffles from its own global RNG)
+    assert results == reference, results
     assert [r.block_proposer for r in results.data[1:]] == [0, 1]
-    assert all(r.errors == [] and r.votes[1 - r.block_proposer] is not None for r in results.data[1:]), \
-        results
     with pytest.raises(ValueError, match="client_app: got 'user_class_app'; expected 'module:attribute'"):
         ClassHost(tmp_path / "bad", n_learners=2, address="127.0.0.1", client_app="user_class_app")
