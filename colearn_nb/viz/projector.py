@@ -149,6 +149,7 @@ class Projector:
             self.status.value = html.escape(f"Not opened: {bad}")
             raise
         self._start_now.clear()
+        self.live = LivePlot(self.score_name, on_frame=self._show_frame)  # a class opened again: a new plot
         self._set_open(True)
         self._worker = threading.Thread(target=self._run_class, args=(checked,), name="colearn-projector",
                                         daemon=True)
