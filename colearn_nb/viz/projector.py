@@ -184,7 +184,6 @@ class Projector:
             logs = self.directory / "logs"
             self.status.value = html.escape(f"The class stopped: {shorten(str(exc), 300)} (logs: {logs})")
         finally:
-            self._ended.set()
             self._set_open(False)
 
     def _play(self, host: Any, settings: dict[str, Any]) -> None:

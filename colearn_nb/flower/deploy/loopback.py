@@ -86,8 +86,7 @@ def write_flower_app(directory: str | Path, n_learners: int, n_rounds: int, vote
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pyproject.toml").write_text(APP_TOML.format(
         client_app=check_app_reference(client_app), n_learners=n_learners, n_rounds=n_rounds,
-        vote_threshold=vote_threshold,
-        seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
+        vote_threshold=vote_threshold, seed=seed, timeout=float(timeout), learning_rate=float(learning_rate),
         round_deadline=float(round_deadline or 0),
         results_path=Path(results_path).resolve().as_posix(), fast_polling=str(bool(fast_polling)).lower()))
     (directory / "README.md").write_text("Collective learning on MNIST: the apps live in "
@@ -269,14 +268,21 @@ class LoopbackFederation:
             raise RuntimeError(f"flwr supernode register {public_key} failed: {done.stdout[-2000:]}")
         return int(registered.group(1))
 
+    def flwr_json(self, *args: str) -> dict:
+        """``flwr *args loopback --format json``'s answer; ``RuntimeError`` with its output on failure."""
+        done = self.flwr(*args, "loopback", "--format", "json")
+        try:
+            answer = json.loads(done.stdout[done.stdout.index("{"):])
+        except ValueError:  # no JSON in what it printed (index finds no "{", or it is not JSON)
+            answer = {}
+        if done.returncode != 0 or answer.get("success") is not True:
+            raise RuntimeError(f"flwr {' '.join(args)} failed: {done.stdout[-2000:]}")
+        return answer
+
     def node_statuses(self) -> dict[int, str]:
         """Each registered SuperNode's status as the SuperLink sees it (``flwr supernode list``): node id ->
         ``"registered"`` (never connected), ``"online"`` or ``"offline"``."""
-        done = self.flwr("supernode", "list", "loopback", "--format", "json")
-        listed = json.loads(done.stdout[done.stdout.index("{"):]) if "{" in done.stdout else {}
-        if done.returncode != 0 or not listed.get("success"):
-            raise RuntimeError(f"flwr supernode list failed: {done.stdout[-2000:]}")
-        return {int(node["node-id"]): node["status"] for node in listed["nodes"]}
+        return {int(node["node-id"]): node["status"] for node in self.flwr_json("supernode", "list")["nodes"]}
 
     def start_supernode(self, partition_id: int, private_key: Path,
                         max_retries: int | None = None) -> subprocess.Popen:
@@ -323,9 +329,7 @@ class LoopbackFederation:
         app = write_flower_app(self.directory / "app", self.n_learners, n_rounds, vote_threshold, seed,
                                results_path, timeout, fast_polling=self.fast, learning_rate=learning_rate,
                                round_deadline=round_deadline, client_app=self.client_app)
-        submitted = self.flwr("run", str(app), "loopback", "--format", "json")
-        if submitted.returncode != 0 or '"success": true' not in submitted.stdout:
-            raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}")
+        self.flwr_json("run", str(app))
         return follow_rounds(results_path, timeout, on_round, self.directory / "logs")
 
     def close(self) -> None:
