@@ -90,7 +90,8 @@ def test_pretend_laptops_need_a_way_to_make_them(tmp_path):
 
 
 def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
-    """``client_app``: the class runs a user's ClientApp (user_class_app.py), named in the join line."""
+    """``client_app``: the page opens a class of a user's ClientApp, its join line names it."""
+    import functools
     from pathlib import Path
 
     from user_learners import build
@@ -98,17 +99,14 @@ def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
     tests = str(Path(__file__).parent)
     monkeypatch.syspath_prepend(tests)
     monkeypatch.setenv("PYTHONPATH", tests)  # the laptops' workers import the user's module as installed
-    with ClassHost(tmp_path / "host", n_learners=2, address="127.0.0.1", port=free_port(),
-                   client_app="user_class_app:client_app") as host:
-        assert host.join_line().endswith(" --app user_class_app:client_app")
-        laptops = [Participant(tmp_path / f"laptop{i}", **host.join_options()) for i in range(2)]
-        try:
-            for laptop in laptops:
-                laptop.start()
-            results = host.run_class(N_ROUNDS, round_deadline=60)
-        finally:
-            for laptop in laptops:
-                laptop.close()
+    projector = Projector(open_class=functools.partial(ClassHost, client_app="user_class_app:client_app"),
+                          pretend_laptop=Participant, address="127.0.0.1", port=free_port(), n_learners=2,
+                          n_rounds=N_ROUNDS, round_deadline=60, pretend_laptops=2,
+                          directory=tmp_path / "host", results_path=tmp_path / "results.json")
+    projector.open()
+    results = projector.wait(timeout=400)
+    assert projector.error is None, projector.status.value
+    assert " --app user_class_app:client_app</pre>" in projector.join.value, projector.join.value
     reference = run_rounds(build("mlp_adam")[:2], N_ROUNDS, vote_threshold=0.5)
     # one proposal each: as in one process (longer runs of shuffled plain DataLoaders may differ: each
     # laptop draws its shuffles from its own global RNG)
