@@ -86,3 +86,72 @@ def test_tensor_loader_refuses_mismatched_lengths_and_bad_batch_size():
         TensorLoader(inputs, labels[:-1])
     with pytest.raises(ValueError, match="batch_size: got 0"):
         TensorLoader(inputs, labels, batch_size=0)
+
+
+def users_learners(vote_criterion=None, minimise_criterion=False, nan_learner=None):
+    """Three learners the user's way (plain DataLoaders, an MLP, Adam); ``nan_learner`` scores all NaN."""
+    from torch.utils.data import DataLoader, random_split
+    from user_learners import MLP, accuracy, classification_data
+
+    from colearn_nb import PytorchLearner
+
+    torch.manual_seed(0)
+    learners = []
+    for i, part in enumerate(random_split(classification_data(), [1 / 3] * 3)):
+        train, vote = random_split(part, [0.5, 0.5])
+        model = MLP()
+        criterion = vote_criterion or accuracy
+        learners.append(PytorchLearner(
+            model=model, optimizer=torch.optim.Adam(model.parameters(), lr=0.02),
+            train_loader=DataLoader(train, batch_size=8, shuffle=True),
+            vote_loader=DataLoader(vote, batch_size=8),
+            num_train_batches=2, criterion=torch.nn.CrossEntropyLoss(),
+            vote_criterion=(lambda o, y: float("nan")) if i == nan_learner else criterion,
+            minimise_criterion=minimise_criterion))
+    return learners
+
+
+def test_a_learner_whose_vote_scores_are_nan_is_named_in_every_round_and_warned_once():
+    import warnings
+
+    from colearn_nb import run_rounds
+
+    learners = users_learners(nan_learner=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's and Jupyter's own filter
+        results = run_rounds(learners, 6, vote_threshold=0.5)
+    warning = "learner 2 scores proposals as nan on its vote data"
+    about_2 = [str(w.message) for w in caught if warning in str(w.message)]
+    assert len(about_2) == 1, f"warned once: {about_2}"
+    for round_index, result in enumerate(results.data[1:]):
+        named = [error for error in result.errors if error.startswith("learner 2 scored the proposal nan")]
+        assert (len(named) == 1) == (result.block_proposer != 2), (round_index, result.errors)
+        assert result.votes[2] in (False, None)
+
+
+def test_a_vote_criterion_that_returns_no_number_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"vote_criterion: returned None; expected a number"):
+        users_learners(vote_criterion=lambda outputs, labels: None)
+    with pytest.raises(ValueError, match=r"vote_criterion: returned 'high'; expected a number"):
+        users_learners(vote_criterion=lambda outputs, labels: "high")
+    learners = users_learners(vote_criterion=lambda out, labels: (out.argmax(1) == labels).float().mean())
+    assert 0 <= learners[0].vote_score <= 1, "a one-element tensor is a number"
+
+
+def test_a_higher_is_better_criterion_with_minimise_criterion_is_refused_or_warned():
+    from colearn_nb import categorical_accuracy
+
+    with pytest.raises(ValueError, match="minimise_criterion: got True, but vote_criterion "
+                                         "categorical_accuracy is higher-is-better"):
+        users_learners(vote_criterion=categorical_accuracy, minimise_criterion=True)
+
+    def macro_f1(outputs, labels):
+        from sklearn.metrics import f1_score
+
+        return f1_score(labels.numpy(), outputs.argmax(1).numpy(), average="macro")
+
+    with pytest.warns(UserWarning, match="vote_criterion macro_f1 sounds higher-is-better"):
+        users_learners(vote_criterion=macro_f1, minimise_criterion=True)
+    macro_f1.higher_is_better = True
+    with pytest.raises(ValueError, match="vote_criterion macro_f1 is higher-is-better"):
+        users_learners(vote_criterion=macro_f1, minimise_criterion=True)

@@ -70,7 +70,7 @@ def test_checkpoints_refuse_arbitrary_pickles(tmp_path):
 def test_a_checkpoint_of_an_older_format_is_refused_saying_so(tmp_path):
     torch.save({"format": "colearn_nb checkpoint 1", "learners": [], "results": "{}"}, tmp_path / "old.ckpt")
     with pytest.raises(ValueError, match=r"format: got 'colearn_nb checkpoint 1'; expected 'colearn_nb "
-                                         r"checkpoint 3'\); nothing was changed"):
+                                         r"checkpoint 4'\); nothing was changed"):
         load_checkpoint(tmp_path / "old.ckpt", [make_learner(), make_learner()])
 
 
@@ -100,3 +100,40 @@ def test_a_checkpoint_keeps_results_with_nan_and_numpy_scores(tmp_path):
     loaded = load_checkpoint(tmp_path / "c.ckpt", learners)
     assert loaded.data[0].vote_scores[0] == 0.5 and math.isnan(loaded.data[0].vote_scores[1])
     assert math.isnan(loaded.data[0].test_scores[1]), "strict JSON, as Results.save: infinity stored as null"
+
+
+def flip_a_byte_inside_the_largest_tensor(path):
+    """Change one byte in the middle of the largest stored tensor (the file is a zip of plain records)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        tensors = [info for info in archive.infolist() if "/data/" in info.filename]
+    record = max(tensors, key=lambda info: info.file_size)
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = (int.from_bytes(data[record.header_offset + at:record.header_offset + at + 2],
+                                                "little") for at in (26, 28))
+    data[record.header_offset + 30 + name_length + extra_length + record.file_size // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_a_checkpoint_changed_by_one_byte_is_refused_and_equal_learners_load_equal(tmp_path):
+    from test_interrupt_and_continue import build
+
+    from colearn_nb import run_rounds
+
+    learners = build("dropout_adam")
+    results = run_rounds(learners, 4)
+    save_checkpoint(tmp_path / "c.ckpt", learners, results)
+    fresh = build("dropout_adam")
+    before = [learner.mli_get_current_weights().weights for learner in fresh]
+    assert load_checkpoint(tmp_path / "c.ckpt", fresh) == results
+    loaded = [learner.mli_get_current_weights().weights for learner in fresh]
+    assert all(torch.equal(loaded[0][k], other[k]) for other in loaded[1:] for k in other), \
+        "learners saved holding the shared weights load holding the same weights"
+    flip_a_byte_inside_the_largest_tensor(tmp_path / "c.ckpt")
+    again = build("dropout_adam")
+    with pytest.raises(ValueError, match="sha256: what the file holds is not what was saved"):
+        load_checkpoint(tmp_path / "c.ckpt", again)
+    after = [learner.mli_get_current_weights().weights for learner in again]
+    assert all(torch.equal(b[k], a[k]) for b, a in zip(before, after, strict=True) for k in b), \
+        "a refused checkpoint changes nothing"

@@ -36,7 +36,7 @@ from ..protocol.checks import check_int, check_n_rounds, check_number, check_vot
 from ..protocol.interface import ProposedWeights, Weights
 from ..protocol.loop import round_result
 from ..protocol.results import Result, Results
-from ..protocol.round import LearnerError, is_accepted, refuse_non_finite
+from ..protocol.round import LearnerError, is_accepted, refuse_non_finite, unscored_vote
 from .records import config_int, record_to_scores, record_to_summary
 
 if TYPE_CHECKING:
@@ -268,11 +268,17 @@ def missing_answer(reason: str | None, learner: int, proposer: int) -> ProposedW
                            vote=None if learner == proposer else False, error=reason)
 
 
-def scored_answer(content: RecordDict, weights: Weights, is_proposer: bool) -> ProposedWeights:
-    """A learner's scores of the proposal and its vote (the proposer's ``None``), from its reply."""
+def scored_answer(content: RecordDict, weights: Weights, learner: int, proposer: int,
+                  round_index: int) -> ProposedWeights:
+    """A learner's scores of the proposal and its vote (the proposer's ``None``), from its reply.
+
+    A voter's score that is not a number is kept as the answer's error (``unscored_vote``).
+    """
     scores = record_to_scores(content.metric_records["scores"])
-    return ProposedWeights(weights, scores["vote_score"], scores["test_score"],
-                           None if is_proposer else scores["vote"])
+    if learner == proposer:
+        return ProposedWeights(weights, scores["vote_score"], scores["test_score"], None)
+    return ProposedWeights(weights, scores["vote_score"], scores["test_score"], scores["vote"],
+                           error=unscored_vote(learner, scores["vote_score"], round_index))
 
 
 def propose(grid: Grid, roster: Roster, round_index: int, missing: dict[int, str]) -> RecordDict | None:
@@ -320,7 +326,8 @@ def vote_on(grid: Grid, roster: Roster, round_index: int, vote_threshold: float,
     replies[proposer] = proposal
     missing.update(absent)
     answers = [missing_answer(missing[i], i, proposer) if i in missing
-               else scored_answer(replies[i], weights, i == proposer) for i in range(len(roster.nodes))]
+               else scored_answer(replies[i], weights, i, proposer, round_index)
+               for i in range(len(roster.nodes))]
     accepted = is_accepted([answer.vote for answer in answers], vote_threshold)
     roster.awaiting, roster.decision = set(replies), (round_index, accepted)
     if accepted:

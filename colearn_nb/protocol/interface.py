@@ -75,3 +75,12 @@ class MachineLearningInterface(abc.ABC):
         if mismatch is not None:
             raise ValueError(f"weights do not fit this learner: {mismatch}; "
                              "the learner's weights are unchanged")
+
+    def forget_last_proposal(self) -> None:
+        """Undo what making the last proposal changed in this learner (its round did not complete).
+
+        The round calls it when the round fails or is interrupted after ``mli_propose_weights``, so
+        that running the round again proposes alike. The default does nothing: a learner whose
+        proposals advance a state of their own (a random stream, an optimizer, a budget) overrides it.
+        """
+        return None

@@ -116,7 +116,41 @@ def start_results(learners: Sequence[MachineLearningInterface], results: Results
     if not isinstance(results, Results) or not results.data:
         raise ValueError(f"results: got {results!r}; pass results=None to start from equal weights, "
                          "or Results returned by an earlier run to continue it")
+    if results.n_learners != len(learners):
+        raise ValueError(f"results: made by {results.n_learners} learners, but {len(learners)} were given; "
+                         "continue a run with the learners that made it, or pass results=None to start anew")
     return results
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a notebook's stop button) stopped ``run_rounds``; ``results`` holds every completed round.
+
+    The interrupted round left no trace: every learner holds the weights of the last completed round
+    and its proposer forgot the proposal, so ``run_rounds(learners, n, results=stop.results)`` goes on
+    exactly as if nothing had happened. In a notebook, ``colearn_nb.interrupted_results()`` returns them.
+    """
+
+    def __init__(self, results: Results):
+        self.results = results
+        super().__init__(f"stopped after {len(results) - 1} completed rounds; they are kept: "
+                         "results = colearn_nb.interrupted_results() (or this exception's .results), then "
+                         "run_rounds(learners, n_rounds, results=results) goes on where it stopped")
+
+
+_interrupted: list[Results] = []
+
+
+def interrupted_results() -> Results:
+    """The completed rounds of the last ``run_rounds`` that Ctrl-C stopped (see ``RunInterrupted``).
+
+    >>> interrupted_results()
+    Traceback (most recent call last):
+    LookupError: no run was interrupted in this session: run_rounds returns its Results when it ends
+    """
+    if not _interrupted:
+        raise LookupError("no run was interrupted in this session: "
+                          "run_rounds returns its Results when it ends")
+    return _interrupted[-1]
 
 
 def _callbacks(on_round: None | OnRound | Sequence[OnRound]) -> list[OnRound]:
@@ -139,7 +173,7 @@ def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote
     ``results`` from an earlier call the rounds continue where it stopped. After every round each
     ``on_round(results)`` is called (a live plot, a progress bar, a print); one that returns
     ``False`` stops the loop. When the loop ends, however it ends, a callback with a ``finish``
-    method gets ``finish(results)``.
+    method gets ``finish(results)``. Ctrl-C raises ``RunInterrupted``, which keeps the completed rounds.
 
     >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> results = run_rounds(make_mnist_learners(n_learners=2), n_rounds=2, on_round=lambda r: None)
@@ -159,6 +193,9 @@ def run_rounds(learners: Sequence[MachineLearningInterface], n_rounds: int, vote
             stop = [callback(results) is False for callback in callbacks]
             if any(stop):
                 break
+    except KeyboardInterrupt as interrupt:
+        _interrupted[:] = [results]
+        raise RunInterrupted(results) from interrupt
     finally:
         for callback in callbacks:
             if hasattr(callback, "finish"):

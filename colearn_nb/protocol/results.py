@@ -186,9 +186,15 @@ class Results:
 
     @classmethod
     def load(cls, path: str | Path) -> Results:
-        """Read results written by ``save`` (older files with bare ``NaN`` too); refuse wrong types."""
+        """Read results written by ``save`` (older files with bare ``NaN`` too); refuse wrong types.
+
+        A file without a round (no learners' scores) is refused too: there is nothing to continue.
+        """
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            results = cls.from_dict(json.loads(Path(path).read_text()))
+            if not results.data:
+                raise ValueError("data: got no rounds; expected at least the learners' initial scores")
+            return results
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"path: {str(path)!r} is not a results file written by Results.save "
                              f"({exc})") from exc
@@ -260,6 +266,9 @@ def _result_from_dict(round_index: int, r: Any) -> Result:
             raise ValueError(f"{where}: votes[{i}]: got {each!r}; expected true, false or null")
     vote_scores = _scores(where, "vote_scores", r.get("vote_scores", []))
     test_scores = _scores(where, "test_scores", r.get("test_scores", []))
+    if not votes:
+        raise ValueError(f"{where}: votes: got no learners; "
+                         "expected one vote (true, false or null) per learner")
     if not len(votes) == len(vote_scores) == len(test_scores):
         raise ValueError(f"{where}: votes, vote_scores and test_scores: got {len(votes)}, {len(vote_scores)} "
                          f"and {len(test_scores)} entries; expected one per learner in each")

@@ -5,8 +5,10 @@ Taught in notebook 05, which writes the round out and checks it against this one
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from .accept import AcceptFailed, accept_or_roll_back
 from .checks import check_n_learners, check_on_error, check_round_index, check_vote_threshold
@@ -52,17 +54,34 @@ def run_one_round(round_index: int, learners: Sequence[MachineLearningInterface]
     proposer = round_index % len(learners)
     with blame(proposer, round_index, "proposing"):
         proposal = learners[proposer].mli_propose_weights()
-    if not weights_are_finite(proposal.weights):
-        return refuse_non_finite(proposal, len(learners), proposer, round_index), False
+    with counted_when_the_round_completes(learners[proposer]):
+        if not weights_are_finite(proposal.weights):
+            return refuse_non_finite(proposal, len(learners), proposer, round_index), False
 
-    proposed_weights_list = [score_proposal(learner, i, proposal, round_index, on_error)
-                             for i, learner in enumerate(learners)]
-    proposed_weights_list[proposer].vote = None
+        proposed_weights_list = [score_proposal(learner, i, proposal, round_index, on_error, i != proposer)
+                                 for i, learner in enumerate(learners)]
+        proposed_weights_list[proposer].vote = None
 
-    vote = is_accepted([pw.vote for pw in proposed_weights_list], vote_threshold)
-    if vote:
-        vote = accept_everywhere_or_abstain(learners, proposal, round_index, on_error, proposed_weights_list)
-    return proposed_weights_list, vote
+        vote = is_accepted([pw.vote for pw in proposed_weights_list], vote_threshold)
+        if vote:
+            vote = accept_everywhere_or_abstain(learners, proposal, round_index, on_error,
+                                                proposed_weights_list)
+        return proposed_weights_list, vote
+
+
+@contextmanager
+def counted_when_the_round_completes(proposer: Any) -> Iterator[None]:
+    """If the round fails or is interrupted (Ctrl-C), the proposer forgets its proposal, then it is raised.
+
+    Running the round again then proposes alike (the same random stream, optimizer state and budget).
+    """
+    try:
+        yield
+    except BaseException:
+        forget = getattr(proposer, "forget_last_proposal", None)
+        if callable(forget):
+            forget()
+        raise
 
 
 def is_accepted(votes: Sequence[object], vote_threshold: float) -> bool:
@@ -86,16 +105,40 @@ def refuse_non_finite(proposal: Weights, n_learners: int, proposer: int,
 
 
 def score_proposal(learner: MachineLearningInterface, learner_index: int, proposal: Weights, round_index: int,
-                  on_error: str) -> ProposedWeights:
-    """The learner's test of the proposal; a failure raises, or abstains as a no vote with the error kept."""
+                  on_error: str, voter: bool = True) -> ProposedWeights:
+    """The learner's test of the proposal; a failure raises, or abstains as a no vote with the error kept.
+
+    A voter's score that is not a number is kept as its error too (``unscored_vote``).
+    """
     try:
         with blame(learner_index, round_index, "testing the proposal"):
-            return learner.mli_test_weights(proposal)
+            answer = learner.mli_test_weights(proposal)
     except LearnerError as exc:
         if on_error == "raise":
             raise
         return ProposedWeights(weights=proposal, vote_score=math.nan, test_score=math.nan, vote=False,
                                error=str(exc))
+    if voter:
+        answer.error = answer.error or unscored_vote(learner_index, answer.vote_score, round_index)
+    return answer
+
+
+def unscored_vote(learner_index: int, vote_score: Any, round_index: int) -> str | None:
+    """Why a vote cannot mean anything: a vote score that is not a finite number (else ``None``).
+
+    Warns once per learner: such a learner votes no on every proposal until its scores are numbers.
+
+    >>> unscored_vote(1, 0.9, 3) is None
+    True
+    """
+    if isinstance(vote_score, (int, float)) and math.isfinite(vote_score):
+        return None
+    reason = (f"learner {learner_index} scored the proposal {vote_score!r} on its vote data in round "
+              f"{round_index}, not a number: counted as a no vote")
+    warnings.warn(f"learner {learner_index} scores proposals as {vote_score!r} on its vote data, so it "
+                  "votes no on every one: check its vote_criterion and vote data (an AUC needs both "
+                  "classes in the vote data); Result.errors says which rounds", stacklevel=2)
+    return reason
 
 
 def accept_everywhere_or_abstain(learners: Sequence[MachineLearningInterface], proposal: Weights,

@@ -65,6 +65,10 @@ class BadActor(MachineLearningInterface):
         """The wrapped learner's check."""
         self.learner.check_weights(weights)
 
+    def forget_last_proposal(self) -> None:
+        """The wrapped learner forgets its last proposal (its round did not complete)."""
+        self.learner.forget_last_proposal()
+
 
 WEIGHT_KINDS = ("torch tensors, numpy arrays, numbers (strings and None are kept), or dicts, lists and "
                 "tuples of them (e.g. a state dict or a list of numpy arrays)")

@@ -4,6 +4,7 @@ No notebook teaches it yet; README's "Experiments that survive" does.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from ..protocol.interface import Weights
 from ..protocol.results import Results
 
-FORMAT = "colearn_nb checkpoint 3"
+FORMAT = "colearn_nb checkpoint 4"  # 4: a digest of everything saved, checked before loading
 # numpy arrays and scalars of bools and numbers (e.g. a scikit-learn learner's weights), nothing else:
 # the functions numpy pickles them with, np.ndarray, np.dtype and its classes (numpy >= 1.25)
 NUMPY_GLOBALS: list[Any] = list(dict.fromkeys([
@@ -35,8 +36,43 @@ def save_checkpoint(path: str | Path, learners: Sequence, results: Results) -> N
             raise TypeError(f"learners: learner {i} ({type(learner).__name__}) has no state_dict(); "
                             "only learners with state_dict/load_state_dict (e.g. PytorchLearner) "
                             "can be saved")
-    torch.save({"format": FORMAT, "learners": [learner.state_dict() for learner in learners],
-                "torch_rng": torch.get_rng_state(), "results": results.to_json()}, path)
+    saved = {"format": FORMAT, "learners": [learner.state_dict() for learner in learners],
+             "torch_rng": torch.get_rng_state(), "results": results.to_json()}
+    torch.save({**saved, "sha256": content_digest(saved)}, path)
+
+
+def content_digest(value: Any) -> str:
+    """A SHA-256 of the content of ``value``: dicts, lists, tensors and arrays (bytes, dtype, shape), scalars.
+
+    >>> content_digest({"w": torch.zeros(2)}) == content_digest({"w": torch.zeros(2)})
+    True
+    >>> content_digest({"w": torch.zeros(2)}) == content_digest({"w": torch.tensor([0.0, 1e-30])})
+    False
+    """
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, dict):
+        digest.update(f"dict{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__}{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    elif isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, np.ndarray):
+        digest.update(f"array{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    else:
+        digest.update(f"{type(value).__name__}:{value!r}".encode())
 
 
 def _read(path: str | Path) -> tuple[dict, Results]:
@@ -49,6 +85,9 @@ def _read(path: str | Path) -> tuple[dict, Results]:
             raise ValueError(f"format: got {found!r}; expected {FORMAT!r}")
         if not isinstance(saved["learners"], list) or not isinstance(saved["torch_rng"], torch.Tensor):
             raise ValueError("learners or torch_rng: got other types; expected a list and a tensor")
+        if saved.pop("sha256", None) != content_digest(saved):
+            raise ValueError("sha256: what the file holds is not what was saved (the file was changed or "
+                             "damaged after saving)")
         return saved, Results.from_dict(json.loads(saved["results"]))
     except Exception as exc:
         raise ValueError(f"path: {str(path)!r} is not a colearn_nb checkpoint this version reads ({exc}); "

@@ -5,7 +5,10 @@ Taught in notebook 04.
 from __future__ import annotations
 
 import collections
+import copy
 import math
+import numbers
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
@@ -51,6 +54,33 @@ def _check_scheduler(scheduler: object, optimizer: torch.optim.Optimizer) -> Non
     if scheduler.optimizer is not optimizer:
         raise ValueError("scheduler: got a scheduler of another optimizer; expected one built on this "
                          "learner's optimizer, e.g. StepLR(optimizer, step_size=10)")
+
+
+HIGHER_IS_BETTER_WORDS = ("accuracy", "f1", "auc", "precision", "recall", "r2")
+
+
+def _check_direction(vote_criterion: Callable | None, minimise_criterion: bool) -> None:
+    """Refuse a criterion marked ``higher_is_better`` with ``minimise_criterion=True``; warn on its name."""
+    if vote_criterion is None or not minimise_criterion:
+        return
+    name = getattr(vote_criterion, "__name__", type(vote_criterion).__name__)
+    if getattr(vote_criterion, "higher_is_better", False):
+        raise ValueError(f"minimise_criterion: got True, but vote_criterion {name} is higher-is-better, so "
+                         "every vote would be inverted; pass minimise_criterion=False")
+    if any(word in name.lower() for word in HIGHER_IS_BETTER_WORDS):
+        warnings.warn(f"vote_criterion {name} sounds higher-is-better, but minimise_criterion=True makes "
+                      "lower scores win the vote: pass minimise_criterion=False if higher is better (set "
+                      f"{name}.higher_is_better = False to silence this)", stacklevel=3)
+
+
+def _as_score(value: object) -> float:
+    """The number ``vote_criterion`` returned (a float, an int or a one-element tensor); else raise."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ValueError(f"vote_criterion: returned {value!r}; expected a number (a float or a one-element "
+                         "tensor), e.g. return (outputs.argmax(1) == labels).float().mean().item()")
+    return float(value)
 
 
 def _tied_names(model: torch.nn.Module) -> dict[str, str]:
@@ -111,6 +141,7 @@ class PytorchLearner(MachineLearningInterface):
         _check_loader("vote_loader", vote_loader)
         _check_loader("test_loader", test_loader, required=False)
         _check_scheduler(scheduler, optimizer)
+        _check_direction(vote_criterion, minimise_criterion)
         self.device = torch.device(device)
         self.stream = TrainingStream(seed, self.device)
         self.model = model.to(self.device)
@@ -126,6 +157,7 @@ class PytorchLearner(MachineLearningInterface):
         self.need_reset_optimizer, self.minimise_criterion = need_reset_optimizer, minimise_criterion
         self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
         self._last_tested: tuple[Weights | None, float] = (None, math.nan)
+        self._before_proposal: dict | None = None
         self.vote_score = self.test(self.vote_loader, "vote_loader")
 
     def __repr__(self) -> str:
@@ -230,7 +262,7 @@ class PytorchLearner(MachineLearningInterface):
             raise ValueError(f"{loader_name}: yielded no batches; give this learner some data to score on")
         if self.vote_criterion is None:
             return total_loss / n_samples
-        return float(self.vote_criterion(torch.cat(outputs), torch.cat(labels_seen)))
+        return _as_score(self.vote_criterion(torch.cat(outputs), torch.cat(labels_seen)))
 
     def vote(self, new_score: float) -> bool:
         """True only when ``new_score`` is strictly better than the current ``vote_score``."""
@@ -296,9 +328,51 @@ class PytorchLearner(MachineLearningInterface):
             self.privacy.accountant.history = [tuple(step) for step in state.get("privacy_history", [])]
         self._last_tested = (None, math.nan)
 
+    def _training_state(self) -> dict:
+        """What a proposal changes besides its copy of the weights: stream, optimizer, scheduler, budget."""
+        return {"n_proposals": self.stream.n_proposals,
+                "optimizer": (self.optimizer.state if self.need_reset_optimizer  # replaced, never changed
+                              else copy.deepcopy(self.optimizer.state_dict())),
+                "hyperparameters": [{key: copy.deepcopy(value) for key, value in group.items()
+                                     if key != "params"} for group in self.optimizer.param_groups],
+                "scheduler": None if self.scheduler is None else copy.deepcopy(self.scheduler.state_dict()),
+                "loaders": {name: generator.get_state() for name, generator in self._generators()},
+                "privacy_history": list(self.privacy.accountant.history) if self.privacy else None}
+
+    def forget_last_proposal(self) -> None:
+        """Put back what the last proposal changed (its round did not complete), to propose it again alike."""
+        before, self._before_proposal = self._before_proposal, None
+        if before is None:
+            return
+        self.stream.n_proposals = before["n_proposals"]
+        if self.need_reset_optimizer:
+            self.optimizer.state = before["optimizer"]
+        else:
+            self.optimizer.load_state_dict(before["optimizer"])
+        for group, hyperparameters in zip(self.optimizer.param_groups, before["hyperparameters"],
+                                          strict=True):
+            group.update(hyperparameters)  # a scheduler's step changed lr
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(before["scheduler"])
+        for name, generator in self._generators():
+            generator.set_state(before["loaders"][name])
+        if self.privacy is not None:
+            self.privacy.accountant.history = before["privacy_history"]
+
     # -- the interface ----------------------------------------------------------------------
     def mli_propose_weights(self) -> Weights:
-        """Train a copy of the current weights and return it; the current weights are never touched."""
+        """Train a copy of the current weights and return it; the current weights are never touched.
+
+        Interrupted (Ctrl-C) or failing, it leaves the learner as it was (``forget_last_proposal``).
+        """
+        self._before_proposal = self._training_state()
+        try:
+            return self._propose()
+        except BaseException:
+            self.forget_last_proposal()
+            raise
+
+    def _propose(self) -> Weights:
         proposal = self._state_copy()
         if self.privacy is not None and self.privacy.budget_exceeded(self.num_train_batches):
             return Weights(weights=proposal,

@@ -1,4 +1,4 @@
-"""Scores for ``vote_criterion``: higher is better, so use ``minimise_criterion=False``.
+"""Scores for ``vote_criterion``: higher is better, so use ``minimise_criterion=False`` (else refused).
 
 Taught in notebook 04.
 """
@@ -35,3 +35,8 @@ def auc_from_logits(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(labels.reshape(-1).cpu().numpy(), outputs.reshape(-1).detach().cpu().numpy()))
+
+
+# PytorchLearner refuses these with minimise_criterion=True; mark your own metric the same way
+for _metric in (categorical_accuracy, binary_accuracy_from_logits, auc_from_logits):
+    _metric.higher_is_better = True  # type: ignore[attr-defined]
