@@ -26,10 +26,10 @@ NOTEBOOK_ONLY = "notebook-only"  # the tag of a notebook's cells left out of the
 PAGE_STYLE = f"""<style>
 body[data-voila] .celltag_{NOTEBOOK_ONLY},
 body[data-voila] .jp-Cell:has(.celltag_{NOTEBOOK_ONLY}) {{display: none}}
-.colearn-join-line {{font: 600 28px/1.3 var(--jp-code-font-family, monospace); margin: 0.2em 0;
-  white-space: pre-wrap; word-break: keep-all}}
 .colearn-join-title {{font-size: 18px; margin-top: 0.5em}}
 </style>"""
+JOIN_LINE_STYLE = ("font: 600 28px/1.3 var(--jp-code-font-family, monospace); margin: 0.2em 0; "
+                   "white-space: pre-wrap; word-break: keep-all")  # inline: else the widgets' own font wins
 SHOWN = {"online": "&#9679; online", "offline": "&#9675; offline", "registered": "&#9675; not yet connected",
          "answered": "&#10004; answered", "missing": "&#10008; missing", None: "&ndash;"}
 
@@ -185,7 +185,7 @@ class Projector:
                                  address=settings["address"], port=settings["port"]) as host:
                 self.host = host
                 self.join.value = ("<div class='colearn-join-title'>Join the class: type this line in a "
-                                   "terminal</div><pre class='colearn-join-line'>"
+                                   f"terminal</div><pre class='colearn-join-line' style='{JOIN_LINE_STYLE}'>"
                                    f"{html.escape(host.join_line())}</pre>")
                 self._play(host, settings)
             self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}; results in "
