@@ -57,7 +57,9 @@ def test_the_join_token_is_the_code_then_60_bits_of_the_ca_fingerprint(tmp_path)
     assert fingerprint_matches(pems[0], fingerprint) and not fingerprint_matches(pems[1], fingerprint)
     with pytest.raises(ValueError, match=r"no 0, 1, I or O; not 0, O\)"):
         split_token("K7Q2-PX9M-3F2A-9C0B-7E5O")
-    with pytest.raises(ValueError, match="expected at least 4 of the letters"):
+    with pytest.raises(ValueError, match=r"\(16 letters\); expected the join line's last part, 20 letters"):
+        split_token("K7Q2-PX9M-3F2A-9C4B")  # a group left out
+    with pytest.raises(ValueError, match="expected 8 of the letters"):
         ClassHost(tmp_path / "host", n_learners=2, address="127.0.0.1", join_code="k7q2-px9m")
 
 

@@ -87,11 +87,12 @@ def split_token(token: str) -> tuple[str, str]:
     """
     letters = token.replace("-", "").replace(" ", "").upper()
     wrong = sorted(set(letters) - set(CODE_ALPHABET))
-    if wrong or len(letters) <= FINGERPRINT_LETTERS:
-        raise ValueError(f"token: got {token!r}; expected the join line's last part, groups of 4 letters "
-                         "and digits 2-9 like K7Q2-PX9M-3F2A-9C4B-7E5D (no 0, 1, I or O"
+    if wrong or len(letters) != CODE_LETTERS + FINGERPRINT_LETTERS:
+        raise ValueError(f"token: got {token!r} ({len(letters)} letters); expected the join line's last "
+                         f"part, {CODE_LETTERS + FINGERPRINT_LETTERS} letters and digits 2-9 in groups of 4 "
+                         "like K7Q2-PX9M-3F2A-9C4B-7E5D (no 0, 1, I or O"
                          + (f"; not {', '.join(wrong)})" if wrong else ")"))
-    return letters[:-FINGERPRINT_LETTERS], letters[-FINGERPRINT_LETTERS:]
+    return letters[:CODE_LETTERS], letters[CODE_LETTERS:]
 
 
 def fingerprint_matches(pem: bytes, pinned: str) -> bool:
@@ -106,7 +107,9 @@ def fingerprint_matches(pem: bytes, pinned: str) -> bool:
     digits = pinned.replace(":", "")
     if len(digits) == 64:
         return hmac.compare_digest(certificate_fingerprint(pem), digits.lower())
-    return hmac.compare_digest(short_fingerprint(pem, len(digits)), digits.upper())
+    if len(digits) != FINGERPRINT_LETTERS:
+        raise ValueError(f"pinned: got {pinned!r}; expected 64 hex digits or {FINGERPRINT_LETTERS} letters")
+    return hmac.compare_digest(short_fingerprint(pem), digits.upper())
 
 
 def room_address(default: str | None = None) -> str:
@@ -141,8 +144,8 @@ class ClassHost(LoopbackFederation):
                  client_app: str = CLIENT_APP):
         check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
         check_int("port", port, minimum=1, maximum=65535)
-        if join_code is not None and (len(join_code) < 4 or set(join_code) - set(CODE_ALPHABET)):
-            raise ValueError(f"join_code: got {join_code!r}; expected at least 4 of the letters "
+        if join_code is not None and (len(join_code) != CODE_LETTERS or set(join_code) - set(CODE_ALPHABET)):
+            raise ValueError(f"join_code: got {join_code!r}; expected {CODE_LETTERS} of the letters "
                              f"{CODE_ALPHABET}")
         super().__init__(directory, n_learners=n_learners, start_timeout=start_timeout, client_app=client_app)
         self.address, self.gateway_port, self.join_code = address, port, join_code or new_join_code()
