@@ -58,8 +58,8 @@ def main(n_rounds: int) -> None:
         room.run("teacher", [*CLASSROOM, "host", "--learners", "3", "--rounds", str(n_rounds), "--address",
                              teacher, "--dir", str(work / "host"), "--results", str(work / "results.json")],
                  work / "host.log", stdin=subprocess.PIPE)
-        to_join_line = wait_for(work / "host.log", r"^python -m colearn_nb\.classroom join", 180)
-        join = re.search(r"^python -m colearn_nb\.classroom (join .*)$", (work / "host.log").read_text(),
+        to_join_line = wait_for(work / "host.log", r"^python -m colearn_nb join", 180)
+        join = re.search(r"^python -m colearn_nb (join .*)$", (work / "host.log").read_text(),
                          re.MULTILINE).group(1).split()
         joined_at = time.monotonic()
         for i in range(3):

@@ -237,9 +237,28 @@ def fill_in(page, field: str, value: object) -> None:
     box.press("Tab")
 
 
+# On the projector page: what shows above the fold, broken pictures, cut button labels, the page's text
+PROJECTOR_LOOK = """() => {
+  const shown = e => e && e.getClientRects().length > 0, box = e => e.getBoundingClientRect();
+  const fold = e => shown(e) && box(e).top >= 0 && box(e).bottom <= window.innerHeight;
+  const last = s => [...document.querySelectorAll(s)].pop();
+  return {form: [...document.querySelectorAll('.colearn-projector input, .colearn-open')].every(fold),
+          join: fold(last('.colearn-join pre')), roster: fold(last('.colearn-roster table')),
+          broken: [...document.querySelectorAll('img')].filter(i => shown(i) && !(i.naturalWidth > 0))
+                  .map(i => i.src.slice(0, 60)),
+          cut: [...document.querySelectorAll('button')].filter(b => shown(b) && b.scrollWidth > b.clientWidth)
+               .map(b => b.innerText),
+          text: document.body.innerText};
+}"""
+DEVELOPER_PROSE = ("Projector is the page", "setup_notebook", "Python 3.", "flwr ", "run the cell", "Step 1",
+                   "Recap", "room_address(default")
+
+
 def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
-    """``voila notebooks/13_projector.ipynb``: the form opens a class, two pretend laptops join, the page
-    shows the join line, the roster and the rounds, and the results are saved beside the notebook.
+    """``voila notebooks/13_projector.ipynb`` at 1280x720: the form first, no code or notebook prose; it opens
+    a class, two pretend laptops join, the join line (about 60 characters) and the roster show without
+    scrolling, then the rounds, and the results are saved beside the notebook. No broken picture, no cut
+    button label.
 
     The notebook is served from a copy in ``tmp_path``, so the class's files land there.
     """
@@ -249,7 +268,9 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
     shutil.copy(REPO / "notebooks" / "13_projector.ipynb", served)
     class_port = free_port()
     with voila_page("13_projector.ipynb", served, tmp_path, ".colearn-open", "projector_voila") as page:
-        assert "room_address(default" not in page.content(), "the page shows no code"
+        page.set_viewport_size({"width": 1280, "height": 720})
+        before = page.evaluate(PROJECTOR_LOOK)
+        page.screenshot(path=str(ARTIFACTS / "projector_voila_form.png"))
         for field, value in (("address", "127.0.0.1"), ("port", class_port), ("n-learners", 2),
                              ("n-rounds", 2), ("pretend-laptops", 2)):
             fill_in(page, field, value)
@@ -257,12 +278,22 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
         join = page.locator(".colearn-join pre").last
         join.wait_for(timeout=120_000)
         join_line = join.inner_text()
+        page.wait_for_function("() => document.querySelectorAll('.colearn-roster tbody tr').length === 2",
+                               timeout=NOTEBOOK_TIMEOUT_MS, polling=1000)
+        opened = page.evaluate(PROJECTOR_LOOK)
+        page.screenshot(path=str(ARTIFACTS / "projector_voila_open.png"))
         page.wait_for_function("() => /^(Done|The class stopped)/.test(document.querySelector("
                                "'.colearn-status').innerText)", timeout=NOTEBOOK_TIMEOUT_MS, polling=1000)
+        ended = page.evaluate(PROJECTOR_LOOK)
         status, roster = (page.locator(f".colearn-{name}").last.inner_text() for name in ("status", "roster"))
         picture = page.locator(".colearn-plot").last.get_attribute("src")
-    assert re.fullmatch(rf"python -m colearn_nb\.classroom join 127\.0\.0\.1:{class_port} --code \S+ "
-                        r"--ca-sha256 [0-9a-f]{64}", join_line.strip()), join_line
+    assert before["form"] and not [t for t in DEVELOPER_PROSE if t in before["text"]], before["text"][:1000]
+    assert opened["join"] and opened["roster"], "the join line and the roster show without scrolling"
+    for look in (before, opened, ended):
+        assert look["broken"] == [] and look["cut"] == [], look
+    assert re.fullmatch(rf"python -m colearn_nb join 127\.0\.0\.1:{class_port} [A-HJ-NP-Z2-9]{{4}}"
+                        r"(-[A-HJ-NP-Z2-9]{4}){4}", join_line.strip()), join_line
+    assert len(join_line.strip()) - len(f":{class_port}") <= 60, "at most 60 characters on the default port"
     assert status.startswith("Done. Round 1: ") and "classroom_results.json" in status, status
     assert roster.count("answered") == 2 and "pretend 0" in roster and "pretend 1" in roster, roster
     assert picture and picture.startswith(("data:image/png", "blob:")), picture[:40]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(namespaces_unavailable() is not None,
                                 reason=f"no network namespaces here: {namespaces_unavailable()}")
 N_LEARNERS, N_ROUNDS, N_CLEAN_ROUNDS, PORT, DEADLINE_S = 3, 9, 3, 9093, 12
 CLASSROOM = [sys.executable, "-m", "colearn_nb.classroom"]
-JOIN_LINE = r"^python -m colearn_nb\.classroom join .*$"
+JOIN_LINE = r"^python -m colearn_nb join .*$"
 
 
 def wait_for(log: Path, pattern: str, timeout: float, process: subprocess.Popen | None = None) -> re.Match:
@@ -127,7 +127,7 @@ def classroom(tmp_path_factory):
 def stranger_checks(room: Room, work: Path, join_line: str, teacher: str) -> dict:
     """From a host with no code: the join refused, the Control API not served, only one port open."""
     wrong = join_line.split()[3:]
-    wrong[wrong.index("--code") + 1] = "AAAA-AAAA"
+    wrong[2] = "AAAA-AAAA" + wrong[2][9:]  # the token with another code, the right fingerprint
     refused = room.run("stranger", [*CLASSROOM, *wrong, "--dir", str(work / "stranger")],
                        work / "stranger.log")
     refused.wait(timeout=120)
@@ -164,8 +164,9 @@ def test_the_class_runs_to_the_end_with_one_line_to_copy(classroom):
     joined = re.findall(r"^learner (\d) joined \((.+)\); (\d) of 3 in$", host_log, re.MULTILINE)
     assert sorted(learner for learner, _, _ in joined) == ["0", "1", "2"], classroom["logs"]["host"][-3000:]
     assert [count for _, _, count in joined] == ["1", "2", "3"]
-    assert re.fullmatch(r"python -m colearn_nb\.classroom join [\d.]+:9093 --code [A-Z2-9]{4}-[A-Z2-9]{4} "
-                        r"--ca-sha256 [0-9a-f]{64}", classroom["join_line"])
+    assert re.fullmatch(r"python -m colearn_nb join [\d.]+ [A-HJ-NP-Z2-9]{4}(-[A-HJ-NP-Z2-9]{4}){4}",
+                        classroom["join_line"]), classroom["join_line"]
+    assert len(classroom["join_line"]) <= 62, "a line a room types in half a minute"
     assert len(classroom["results"].data) == N_ROUNDS + 1
     assert classroom["namespaces_left"] == []
 

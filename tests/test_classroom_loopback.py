@@ -3,8 +3,10 @@
 Needs no root (tests/test_classroom.py runs the commands across network namespaces): the ``Projector``
 opens a ``ClassHost`` on 127.0.0.1 for 3 learners, two pretend laptops join, a spoofed fingerprint is
 refused, the teacher starts with the two who are in, a late laptop is refused, and the class's rounds reach
-the page's plot, status and roster as they complete, equal to the in-process run.
+the page's plot, status and roster as they complete, equal to the in-process run. The join line's token
+(join code and the first 60 bits of the class CA's fingerprint) is checked on its own first.
 """
+import re
 import time
 
 import pytest
@@ -14,7 +16,17 @@ pytest.importorskip("ipywidgets")
 
 from colearn_nb import Projector, Results, run_rounds  # noqa: E402
 from colearn_nb.flower import MnistLearnerFactory  # noqa: E402
-from colearn_nb.flower.classroom import ClassHost, JoinError, Participant  # noqa: E402
+from colearn_nb.flower.classroom import (  # noqa: E402
+    ClassHost,
+    JoinError,
+    Participant,
+    certificate_fingerprint,
+    join_token,
+    split_token,
+)
+from colearn_nb.flower.classroom.cli import main as classroom_command  # noqa: E402
+from colearn_nb.flower.classroom.host import CODE_ALPHABET, fingerprint_matches  # noqa: E402
+from colearn_nb.flower.deploy.credentials import make_tls_files  # noqa: E402
 from colearn_nb.flower.deploy.loopback import free_port  # noqa: E402
 from colearn_nb.pytorch.seeding import seed_everything  # noqa: E402
 
@@ -35,6 +47,28 @@ def in_process_results() -> Results:
     return run_rounds([factory(i) for i in range(N_JOINING)], N_ROUNDS, vote_threshold=0.5)
 
 
+def test_the_join_token_is_the_code_then_60_bits_of_the_ca_fingerprint(tmp_path):
+    pems = [make_tls_files(tmp_path / name).ca_certificate.read_bytes() for name in ("class", "forged")]
+    token = join_token("K7Q2PX9M", pems[0])
+    assert re.fullmatch(r"K7Q2-PX9M(-[A-HJ-NP-Z2-9]{4}){3}", token), token
+    code, fingerprint = split_token(token.lower().replace("-", " "))  # as a participant may type it
+    letters_as_bits = sum(CODE_ALPHABET.index(letter) << 5 * (11 - i) for i, letter in enumerate(fingerprint))
+    assert code == "K7Q2PX9M" and letters_as_bits == int(certificate_fingerprint(pems[0]), 16) >> 196
+    assert fingerprint_matches(pems[0], fingerprint) and not fingerprint_matches(pems[1], fingerprint)
+    with pytest.raises(ValueError, match=r"no 0, 1, I or O; not 0, O\)"):
+        split_token("K7Q2-PX9M-3F2A-9C0B-7E5O")
+    with pytest.raises(ValueError, match=r"\(16 letters\); expected the join line's last part, 20 letters"):
+        split_token("K7Q2-PX9M-3F2A-9C4B")  # a group left out
+    with pytest.raises(ValueError, match="expected 8 of the letters"):
+        ClassHost(tmp_path / "host", n_learners=2, address="127.0.0.1", join_code="k7q2-px9m")
+
+
+def test_join_without_the_token_says_what_to_copy(capsys):
+    with pytest.raises(SystemExit):
+        classroom_command(["join", "192.168.1.20"])
+    assert "token: missing; copy the whole join line" in capsys.readouterr().err
+
+
 def test_the_projector_rehearses_a_class_and_shows_it_round_by_round(tmp_path):
     projector = Projector(open_class=ClassHost, pretend_laptop=Participant, address="127.0.0.1",
                           port=free_port(), n_learners=3, n_rounds=N_ROUNDS, round_deadline=60,
@@ -48,14 +82,20 @@ def test_the_projector_rehearses_a_class_and_shows_it_round_by_round(tmp_path):
     wait_until(lambda: projector.host is not None and len(projector.host.members) == N_JOINING, 240,
                "two pretend laptops joined")
     options = projector.host.join_options()
-    assert options["address"] in projector.join.value and options["code"] in projector.join.value
-    with pytest.raises(JoinError, match="not the class's"):
-        Participant(tmp_path / "spoofed", **{**options, "ca_sha256": "0" * 64}).start()
+    shown = re.search(r"python -m colearn_nb join (\S+) (\S+)</pre>", projector.join.value)
+    assert shown and shown.group(1) == options["address"], projector.join.value
+    code, fingerprint = split_token(shown.group(2))
+    assert code == options["code"]
+    assert fingerprint_matches(projector.host.tls_files().ca_certificate.read_bytes(), fingerprint)
+    other = "".join("B" if letter == "A" else "A" for letter in fingerprint)  # differs in every letter
+    for spoofed in ("0" * 64, other):
+        with pytest.raises(JoinError, match="not the class's"):
+            Participant(tmp_path / "spoofed", **{**options, "ca_sha256": spoofed}).start()
     wait_until(lambda: "2 of 3 laptops joined" in projector.status.value, 30, "the page counts who is in")
     projector.start_now()  # the teacher does not wait for the third
     wait_until(lambda: "learners in" in projector.status.value, 30, "the rounds begin")
-    with pytest.raises(JoinError, match="the class is full: 2 learners have joined"):
-        Participant(tmp_path / "late", **options).start()
+    with pytest.raises(JoinError, match="the class is full: 2 learners have joined"):  # pinned by the token
+        Participant(tmp_path / "late", **{**options, "ca_sha256": fingerprint}).start()
     results = projector.wait(timeout=400)
     assert projector.error is None, projector.status.value
     assert results == in_process_results()

@@ -76,7 +76,8 @@ def test_the_folder_listing_shows_the_layers():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")}
     assert folders == {"protocol", "pytorch", "tutorial", "viz", "flower"}
     top_modules = {p.name for p in PACKAGE.glob("*.py")}
-    assert top_modules == {"__init__.py", "compat.py", "demo.py", "classroom.py"}  # the last two: commands
+    commands = {"demo.py", "classroom.py", "__main__.py"}
+    assert top_modules == {"__init__.py", "compat.py", *commands}
     assert (PACKAGE / "flower" / "deploy").is_dir()
 
 

@@ -22,6 +22,14 @@ from .live import LivePlot
 log = logging.getLogger(__name__)
 FORM_FIELDS = ("address", "port", "n_learners", "n_rounds", "vote_threshold", "round_deadline",
                "pretend_laptops")
+NOTEBOOK_ONLY = "notebook-only"  # the tag of a notebook's cells left out of the page (Voila)
+PAGE_STYLE = f"""<style>
+body[data-voila] .celltag_{NOTEBOOK_ONLY},
+body[data-voila] .jp-Cell:has(.celltag_{NOTEBOOK_ONLY}) {{display: none}}
+.colearn-join-title {{font-size: 18px; margin-top: 0.5em}}
+</style>"""
+JOIN_LINE_STYLE = ("font: 600 28px/1.3 var(--jp-code-font-family, monospace); margin: 0.2em 0; "
+                   "white-space: pre-wrap; word-break: keep-all")  # inline: else the widgets' own font wins
 SHOWN = {"online": "&#9679; online", "offline": "&#9675; offline", "registered": "&#9675; not yet connected",
          "answered": "&#10004; answered", "missing": "&#10008; missing", None: "&ndash;"}
 
@@ -95,15 +103,19 @@ class Projector:
             for name, (kind, label) in labels.items()}
         for name, field in self.form.items():
             field.add_class(f"colearn-{name.replace('_', '-')}")
-        self.open_button = widgets.Button(description="Open the class", icon="play", button_style="primary")
+        fits = widgets.Layout(width="auto", min_width="max-content")  # the whole label, in Lab and Voila
+        self.open_button = widgets.Button(description="Open the class", icon="play", button_style="primary",
+                                          layout=fits)
         self.start_button = widgets.Button(description="Start with those in", icon="forward", disabled=True,
-                                           tooltip="start now, without waiting for every learner")
+                                           tooltip="start now, without waiting for every learner",
+                                           layout=widgets.Layout(width="auto", min_width="max-content"))
         self.open_button.on_click(lambda _button: self.open())
         self.start_button.on_click(lambda _button: self.start_now())
         self.join = widgets.HTML().add_class("colearn-join")
         self.status = widgets.HTML("Set the class up, then open it.").add_class("colearn-status")
         self.roster = widgets.HTML().add_class("colearn-roster")
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(width="720px", max_width="100%"))
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(  # shown from the first round's picture
+            width="720px", max_width="100%", display="none"))
         for widget, name in ((self.open_button, "open"), (self.start_button, "start-now"),
                              (self.plot, "plot")):
             widget.add_class(f"colearn-{name}")
@@ -111,7 +123,7 @@ class Projector:
                             layout=widgets.Layout(flex_flow="row wrap"))
         side = widgets.VBox([self.status, self.roster],
                             layout=widgets.Layout(width="440px", max_width="100%"))
-        self.widget = widgets.VBox([form, self.join, widgets.Box(
+        self.widget = widgets.VBox([widgets.HTML(PAGE_STYLE), form, self.join, widgets.Box(
             [side, self.plot], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))])
         self.widget.add_class("colearn-projector")
 
@@ -172,8 +184,8 @@ class Projector:
             with self.open_class(self.directory, n_learners=settings["n_learners"],
                                  address=settings["address"], port=settings["port"]) as host:
                 self.host = host
-                self.join.value = ("<h2>Join the class: run</h2>"
-                                   "<pre style='font-size:1.3em;white-space:pre-wrap'>"
+                self.join.value = ("<div class='colearn-join-title'>Join the class: type this line in a "
+                                   f"terminal</div><pre class='colearn-join-line' style='{JOIN_LINE_STYLE}'>"
                                    f"{html.escape(host.join_line())}</pre>")
                 self._play(host, settings)
             self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}; results in "
@@ -257,6 +269,7 @@ class Projector:
 
     def _show_frame(self, frame: bytes) -> None:
         self.plot.value = frame
+        self.plot.layout.display = None
 
     def _set_open(self, is_open: bool) -> None:
         for widget in (*self.form.values(), self.open_button):

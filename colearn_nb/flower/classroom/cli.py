@@ -1,7 +1,9 @@
-"""The command line of ``python -m colearn_nb.classroom host|join``: a class of laptops in two commands.
+"""The command line of ``python -m colearn_nb host|join``: a class of laptops in two commands.
 
-    python -m colearn_nb.classroom host --learners 3 --rounds 10      # the teacher; prints the join line
-    python -m colearn_nb.classroom join 192.168.1.20:9093 --code K7Q2-PX9M --ca-sha256 3f2a...   # a laptop
+    python -m colearn_nb host --learners 3 --rounds 10            # the teacher; prints the join line
+    python -m colearn_nb join 192.168.1.20 K7Q2-PX9M-3F2A-9C4B-7E5D   # a laptop: the join line
+
+(``python -m colearn_nb.classroom`` runs the same commands.)
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP
 from ..server import MISSING
+from .host import DEFAULT_PORT
 
 APP_HELP = ("the ClientApp every learner runs, module:attribute installed on every laptop (default: the "
             "kit's MNIST learners)")
@@ -89,7 +92,8 @@ def join(args: argparse.Namespace) -> None:
     """A participant's command: join the class and run this laptop's learner until Ctrl-C."""
     from .participant import JoinError, Participant
 
-    participant = Participant(args.dir, args.address, args.code, args.ca_sha256, args.name, args.app)
+    code, fingerprint = join_secrets(args)
+    participant = Participant(args.dir, args.address, code, fingerprint, args.name, args.app)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         participant.start()
@@ -102,6 +106,20 @@ def join(args: argparse.Namespace) -> None:
         pass
     finally:
         participant.close()
+
+
+def join_secrets(args: argparse.Namespace) -> tuple[str, str]:
+    """(join code, CA fingerprint) from the join line's token, or from ``--code`` and ``--ca-sha256``."""
+    from .host import split_token
+
+    if args.token and (args.code or args.ca_sha256):
+        raise ValueError("token: give the join line's token, or --code and --ca-sha256, not both")
+    if args.token:
+        return split_token(args.token)
+    if not (args.code and args.ca_sha256):
+        raise ValueError("token: missing; copy the whole join line, e.g. python -m colearn_nb join "
+                         "192.168.1.20 K7Q2-PX9M-3F2A-9C4B-7E5D")
+    return args.code, args.ca_sha256
 
 
 def follow_votes(participant, interval_s: float = 0.5) -> None:
@@ -119,12 +137,13 @@ def follow_votes(participant, interval_s: float = 0.5) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line: ``host`` and ``join``."""
-    main = argparse.ArgumentParser(prog="python -m colearn_nb.classroom", description=__doc__.splitlines()[0])
+    main = argparse.ArgumentParser(prog="python -m colearn_nb", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
     teacher = commands.add_parser("host", help="the teacher: start the class and print the join line")
     teacher.add_argument("--learners", type=int, required=True, help="how many laptops take part")
     teacher.add_argument("--rounds", type=int, required=True, help="how many voting rounds")
-    teacher.add_argument("--port", type=int, default=9093, help="the port laptops dial (default 9093)")
+    teacher.add_argument("--port", type=int, default=DEFAULT_PORT,
+                         help=f"the port laptops dial (default {DEFAULT_PORT})")
     teacher.add_argument("--threshold", type=float, default=0.5, help="the vote threshold (default 0.5)")
     teacher.add_argument("--deadline", type=float, default=30.0,
                          help="seconds a learner has to answer in a round before it counts as missing")
@@ -133,9 +152,12 @@ def parser() -> argparse.ArgumentParser:
     teacher.add_argument("--results", type=Path, default=Path("classroom_results.json"))
     teacher.add_argument("--app", default=CLIENT_APP, help=APP_HELP)
     laptop = commands.add_parser("join", help="a participant: join the class with the teacher's join line")
-    laptop.add_argument("address", help="HOST:PORT from the join line")
-    laptop.add_argument("--code", required=True, help="the join code from the join line")
-    laptop.add_argument("--ca-sha256", required=True, help="the class certificate's fingerprint (join line)")
+    laptop.add_argument("address", help="HOST or HOST:PORT from the join line")
+    laptop.add_argument("token", nargs="?", help="the join line's last part: the join code, then the first "
+                        "60 bits of the class certificate's fingerprint")
+    laptop.add_argument("--code", help="the join code alone (with --ca-sha256, instead of the token)")
+    laptop.add_argument("--ca-sha256", help="the class certificate's full SHA-256 fingerprint, 64 hex digits "
+                        "(with --code, instead of the token: pins all 256 bits)")
     laptop.add_argument("--name", default=socket.gethostname()[:40],
                         help="the name the teacher sees (default: this computer's name)")
     laptop.add_argument("--dir", type=Path, default=Path("classroom"), help="this laptop's key and logs")

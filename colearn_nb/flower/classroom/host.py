@@ -10,6 +10,7 @@ everyone is in (or when the teacher says so) and follows it round by round.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -25,13 +26,18 @@ from ..server import missing_learners
 from .gateway import Gateway, GatewaySettings, JoinRefused, make_gateway_app
 
 logger = logging.getLogger(__name__)
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread from a projector
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 letters, 5 bits each; no 0/O or 1/I to misread
+CODE_LETTERS, FINGERPRINT_LETTERS = 8, 12  # the join line's token: 40 bits of code, 60 of the CA's SHA-256
+DEFAULT_PORT = 9093
 
 
-def new_join_code(n_characters: int = 8) -> str:
-    """A random join code in two groups, e.g. ``K7Q2-PX9M``."""
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(n_characters))
-    return f"{code[:n_characters // 2]}-{code[n_characters // 2:]}"
+def new_join_code(n_characters: int = CODE_LETTERS) -> str:
+    """A random join code of ``n_characters`` letters of ``CODE_ALPHABET``, e.g. ``K7Q2PX9M``.
+
+    >>> len(new_join_code()), set(new_join_code()) <= set(CODE_ALPHABET)
+    (8, True)
+    """
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(n_characters))
 
 
 def certificate_fingerprint(pem: bytes) -> str:
@@ -46,6 +52,64 @@ def certificate_fingerprint(pem: bytes) -> str:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return hashlib.sha256(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)).hexdigest()
+
+
+def short_fingerprint(pem: bytes, n_letters: int = FINGERPRINT_LETTERS) -> str:
+    """The first ``5 * n_letters`` bits of a certificate's SHA-256 in ``CODE_ALPHABET`` (the join line's pin).
+
+    >>> import tempfile
+    >>> from colearn_nb.flower.deploy.credentials import make_tls_files
+    >>> len(short_fingerprint(make_tls_files(tempfile.mkdtemp()).ca_certificate.read_bytes()))
+    12
+    """
+    leading = int(certificate_fingerprint(pem), 16) >> (256 - 5 * n_letters)
+    return "".join(CODE_ALPHABET[(leading >> 5 * (n_letters - 1 - i)) & 31] for i in range(n_letters))
+
+
+def join_token(code: str, pem: bytes) -> str:
+    """The join line's token: the join code, then the CA's short fingerprint, in groups of 4 letters.
+
+    >>> import tempfile
+    >>> from colearn_nb.flower.deploy.credentials import make_tls_files
+    >>> token = join_token("K7Q2PX9M", make_tls_files(tempfile.mkdtemp()).ca_certificate.read_bytes())
+    >>> token[:10], len(token)
+    ('K7Q2-PX9M-', 24)
+    """
+    letters = code + short_fingerprint(pem)
+    return "-".join(letters[i:i + 4] for i in range(0, len(letters), 4))
+
+
+def split_token(token: str) -> tuple[str, str]:
+    """(join code, short fingerprint) from a join line's token, as a participant typed it.
+
+    >>> split_token("k7q2-px9m-3f2a-9c4b-7e5d")
+    ('K7Q2PX9M', '3F2A9C4B7E5D')
+    """
+    letters = token.replace("-", "").replace(" ", "").upper()
+    wrong = sorted(set(letters) - set(CODE_ALPHABET))
+    if wrong or len(letters) != CODE_LETTERS + FINGERPRINT_LETTERS:
+        raise ValueError(f"token: got {token!r} ({len(letters)} letters); expected the join line's last "
+                         f"part, {CODE_LETTERS + FINGERPRINT_LETTERS} letters and digits 2-9 in groups of 4 "
+                         "like K7Q2-PX9M-3F2A-9C4B-7E5D (no 0, 1, I or O"
+                         + (f"; not {', '.join(wrong)})" if wrong else ")"))
+    return letters[:CODE_LETTERS], letters[CODE_LETTERS:]
+
+
+def fingerprint_matches(pem: bytes, pinned: str) -> bool:
+    """Whether a certificate is the pinned one: ``pinned`` is its SHA-256 in hex, or its short fingerprint.
+
+    >>> import tempfile
+    >>> from colearn_nb.flower.deploy.credentials import make_tls_files
+    >>> pem = make_tls_files(tempfile.mkdtemp()).ca_certificate.read_bytes()
+    >>> fingerprint_matches(pem, short_fingerprint(pem)), fingerprint_matches(pem, "A" * 12)
+    (True, False)
+    """
+    digits = pinned.replace(":", "")
+    if len(digits) == 64:
+        return hmac.compare_digest(certificate_fingerprint(pem), digits.lower())
+    if len(digits) != FINGERPRINT_LETTERS:
+        raise ValueError(f"pinned: got {pinned!r}; expected 64 hex digits or {FINGERPRINT_LETTERS} letters")
+    return hmac.compare_digest(short_fingerprint(pem), digits.upper())
 
 
 def room_address(default: str | None = None) -> str:
@@ -75,11 +139,14 @@ class ClassHost(LoopbackFederation):
             results = host.run(n_rounds=10)
     """
 
-    def __init__(self, directory: str | Path, n_learners: int, address: str, port: int = 9093,
+    def __init__(self, directory: str | Path, n_learners: int, address: str, port: int = DEFAULT_PORT,
                  names: Sequence[str] = (), join_code: str | None = None, start_timeout: float = 120.0,
                  client_app: str = CLIENT_APP):
         check_int("n_learners", n_learners, minimum=2, hint=": collective learning needs at least 2 learners")
         check_int("port", port, minimum=1, maximum=65535)
+        if join_code is not None and (len(join_code) != CODE_LETTERS or set(join_code) - set(CODE_ALPHABET)):
+            raise ValueError(f"join_code: got {join_code!r}; expected {CODE_LETTERS} of the letters "
+                             f"{CODE_ALPHABET}")
         super().__init__(directory, n_learners=n_learners, start_timeout=start_timeout, client_app=client_app)
         self.address, self.gateway_port, self.join_code = address, port, join_code or new_join_code()
         self.tls_hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", address, *names)))
@@ -110,11 +177,12 @@ class ClassHost(LoopbackFederation):
                 "ca_sha256": fingerprint, "client_app": self.client_app}
 
     def join_line(self) -> str:
-        """The one line every participant runs: the address, the join code, the CA's fingerprint (the app,
-        when the class runs another than the kit's MNIST app)."""
-        options = self.join_options()
-        return (f"python -m colearn_nb.classroom join {options['address']} --code {options['code']} "
-                f"--ca-sha256 {options['ca_sha256']}"
+        """The one line every participant types: the address (the port when not 9093), then the token: the
+        join code and the first 60 bits of the class CA's fingerprint (and the app, when the class runs
+        another than the kit's MNIST app)."""
+        port = "" if self.gateway_port == DEFAULT_PORT else f":{self.gateway_port}"
+        token = join_token(self.join_code, self.tls_files().ca_certificate.read_bytes())
+        return (f"python -m colearn_nb join {self.address}{port} {token}"
                 + (f" --app {self.client_app}" if self.client_app != CLIENT_APP else ""))
 
     def admit(self, public_key: str, name: str) -> dict[str, Any]:

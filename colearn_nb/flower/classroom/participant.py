@@ -2,7 +2,8 @@
 
 ``Participant`` keeps its key pair in its directory, so running ``join`` again after a crash
 or a closed lid rejoins as the same learner (the host recognises the key). The CA certificate is
-fetched from the gateway and trusted only when its SHA-256 fingerprint equals the join line's;
+fetched from the gateway and trusted only when its SHA-256 fingerprint starts with the join line's 60 bits
+(or equals ``--ca-sha256``'s 64 hex digits);
 everything after that (the join itself, the SuperNode's connection) is verified against it.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from ..deploy.credentials import TLSFiles, make_node_keys
 from ..deploy.loopback import CLIENT_APP, LoopbackFederation
-from .host import certificate_fingerprint
+from .host import CODE_ALPHABET, DEFAULT_PORT, FINGERPRINT_LETTERS, fingerprint_matches
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +30,34 @@ class JoinError(Exception):
 
 
 def parse_address(address: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` as (host, port), with a clear error otherwise.
+    """``"HOST:PORT"`` or ``"HOST"`` (port 9093) as (host, port), with a clear error otherwise.
 
-    >>> parse_address("198.18.0.1:9093")
-    ('198.18.0.1', 9093)
+    >>> parse_address("198.18.0.1:9094"), parse_address("198.18.0.1")
+    (('198.18.0.1', 9094), ('198.18.0.1', 9093))
     """
-    host, _, port = address.rpartition(":")
+    host, colon, port = address.rpartition(":")
+    if not colon:
+        host, port = address, str(DEFAULT_PORT)
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address: got {address!r}; expected HOST:PORT as in the join line, "
-                         "e.g. 192.168.1.20:9093")
+        raise ValueError(f"address: got {address!r}; expected HOST or HOST:PORT as in the join line, "
+                         "e.g. 192.168.1.20")
     return host, int(port)
 
 
+def check_fingerprint(ca_sha256: str) -> str:
+    """``ca_sha256`` if it is a CA fingerprint a participant can pin: 64 hex digits, or the join line's 12
+    letters; ``ValueError`` otherwise."""
+    digits = ca_sha256.replace(":", "")
+    if len(digits) == 64 and all(c in "0123456789abcdef" for c in digits.lower()):
+        return ca_sha256
+    if len(digits) == FINGERPRINT_LETTERS and set(digits.upper()) <= set(CODE_ALPHABET):
+        return ca_sha256
+    raise ValueError(f"ca_sha256: got {ca_sha256!r}; expected the 64 hex digits of --ca-sha256, or the last "
+                     f"{FINGERPRINT_LETTERS} letters of the join line's token")
+
+
 def fetch_pinned_ca(host: str, port: int, ca_sha256: str, timeout: float = 10.0) -> bytes:
-    """The gateway's CA certificate if its SHA-256 fingerprint is ``ca_sha256``, else ``JoinError``."""
+    """The gateway's CA certificate if its fingerprint matches ``ca_sha256``, else ``JoinError``."""
     unverified = ssl.create_default_context()
     unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE  # checked by fingerprint below
     try:
@@ -52,10 +67,9 @@ def fetch_pinned_ca(host: str, port: int, ca_sha256: str, timeout: float = 10.0)
     except (OSError, urllib.error.URLError) as exc:
         raise JoinError(f"could not reach the class at {host}:{port} ({exc}); check the address and that "
                         "this laptop is on the room's network") from exc
-    wanted = ca_sha256.replace(":", "").lower()
-    if certificate_fingerprint(pem) != wanted:
+    if not fingerprint_matches(pem, ca_sha256):
         raise JoinError(f"the certificate at {host}:{port} is not the class's (its fingerprint differs from "
-                        "--ca-sha256): check the join line, or someone is in between; nothing was sent")
+                        "the join line's): check the join line, or someone is in between; nothing was sent")
     return pem
 
 
@@ -79,7 +93,7 @@ def request_join(host: str, port: int, ca_pem: bytes, code: str, public_key: str
 class Participant(LoopbackFederation):
     """One laptop's learner in a class: its key pair, its SuperNode and its ClientApp worker.
 
-        with Participant("my_class", "192.168.1.20:9093", code="K7Q2-PX9M", ca_sha256="...") as me:
+        with Participant("my_class", "192.168.1.20", code="K7Q2PX9M", ca_sha256="3F2A9C4B7E5D") as me:
             print(me)          # Participant(learner 2 of 3, ...)
     """
 
@@ -87,11 +101,8 @@ class Participant(LoopbackFederation):
                  client_app: str = CLIENT_APP):
         super().__init__(directory, n_learners=2, client_app=client_app)
         self.host, self.gateway_port = parse_address(address)
-        digits = ca_sha256.replace(":", "").lower()
-        if len(digits) != 64 or not all(c in "0123456789abcdef" for c in digits):
-            raise ValueError(f"ca_sha256: got {ca_sha256!r}; expected the 64 hex digits after --ca-sha256 in "
-                             "the join line")
-        self.code, self.ca_sha256, self.name = code, ca_sha256, name
+        self.code, self.ca_sha256 = code.replace("-", "").upper(), check_fingerprint(ca_sha256)
+        self.name = name
         self.superlink_address = f"{self.host}:{self.gateway_port}"
         self.partition_id: int | None = None
 
