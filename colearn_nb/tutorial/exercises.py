@@ -109,8 +109,8 @@ def check_exercise(notebook: int | str, number: int, answer: Any) -> Verdict:
 def describe(answer: Any) -> str:
     """A short, readable account of ``answer`` for feedback: never more than a line.
 
-    >>> describe(10**400), describe("a" * 200)[-12:], describe([1, 2])
-    ('a whole number of 401 digits', 'aaaaaaaa ...', '[1, 2]')
+    >>> describe(10**400), describe("a" * 200)[-8:], describe([1, 2])
+    ('a whole number of 401 digits', 'aaaa ...', '[1, 2]')
     """
     if isinstance(answer, int) and not isinstance(answer, bool) and abs(answer) >= 10**15:
         return f"a whole number of {math.floor(math.log10(abs(answer))) + 1} digits"
@@ -118,7 +118,8 @@ def describe(answer: Any) -> str:
         text = repr(answer)
     except Exception:  # a repr that fails: name the kind of thing instead
         text = f"a {type(answer).__name__}"
-    return textwrap.shorten(text, 80, placeholder=" ...")
+    text = " ".join(text.split())  # one line
+    return text if len(text) <= 80 else f"{text[:76]} ..."
 
 
 def _choice(answer: Any, correct: str, hints: dict[str, str], why: str) -> Verdict:
