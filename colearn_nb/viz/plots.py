@@ -142,7 +142,7 @@ class ColearnPlot:
 
     def __init__(self, score_name: str = "score"):
         self.score_name = score_name
-        self.figure = new_figure(figsize=(10, 7), layout="constrained")
+        self.figure = new_figure(figsize=(10, 6), layout="constrained")  # fits a laptop's notebook area
         self.results_axes, self.votes_axes = self.figure.subplots(2, 1)
 
     def __repr__(self) -> str:
