@@ -122,11 +122,14 @@ def open_notebook(page, base: str, path: Path) -> None:
 
 
 def screenshot(page, name: str, problems: list) -> None:
-    """The notebook on screen, scrolled to its first problem."""
-    if problems:
-        page.evaluate("i => { const p = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => "
-                      "p.offsetParent); p.querySelectorAll('.jp-Cell')[i].scrollIntoView(); }",
-                      problems[0]["cell"])
+    """The notebook on screen, scrolled to its first problem, else to its tallest figure."""
+    page.evaluate("""cell => {
+      const p = [...document.querySelectorAll('.jp-NotebookPanel')].find(p => p.offsetParent);
+      const images = [...p.querySelectorAll('.jp-OutputArea-output img')];
+      const tallest = images.sort((a, b) => b.height - a.height)[0];
+      const target = cell >= 0 ? p.querySelectorAll('.jp-Cell')[cell] : tallest;
+      if (target) target.scrollIntoView(); }""", problems[0]["cell"] if problems else -1)
+    page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / f"legibility_{name}.png"))
 
 
