@@ -10,6 +10,7 @@ solution's learner factory is sent by value to a fresh Python process and called
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import re
@@ -23,7 +24,7 @@ import torch
 
 import colearn_nb
 from colearn_nb import check_exercise, opacus_available, run_rounds, seed_everything
-from colearn_nb.tutorial.exercises import CHECKS
+from colearn_nb.tutorial.exercises import CHECKS, EXPECTS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {path.name[:2]: path for path in sorted((ROOT / "notebooks").glob("*.ipynb"))}
@@ -157,7 +158,47 @@ def test_an_empty_answer_and_a_wrong_notebook_say_what_to_do():
     with pytest.raises(ValueError, match=r"number: got 4; expected an integer in \[1, 3\]"):
         check_exercise("00", 4, 1)
     unreadable = check_exercise("05", 1, [1, 2])
-    assert not unreadable and "could not be checked" in unreadable.message
+    assert not unreadable and unreadable.message == \
+        "not yet: expected the Results of a run at vote_threshold=1.0; got [1, 2]"
+
+
+ODD_ANSWERS = ["", "abc", "zz", 10**400, -10**400, -1, 0.5, -1e308, float("nan"), float("inf"), [], [1, 2, 3],
+               [None], [float("nan")] * 2, (None, None), ("x", "y"), {}, {"a": 1}, object(), 10**5000]
+ERROR_NAMES = sorted(name for name, value in vars(builtins).items()
+                     if isinstance(value, type) and issubclass(value, BaseException))
+
+
+@pytest.mark.parametrize("notebook, exercise", sorted(CHECKS))
+def test_any_odd_answer_gets_plain_feedback_never_an_error(notebook, exercise):
+    asked = {name for name in ERROR_NAMES if name in EXPECTS[notebook, exercise]}  # 04's: "the ValueError"
+    for answer in ODD_ANSWERS:
+        verdict = check_exercise(notebook, exercise, answer)  # must not raise
+        message = verdict.message
+        assert not verdict.right and message.startswith("not yet: "), (answer, message)
+        assert "\n" not in message and len(message) < 400, (answer, message)
+        assert [name for name in ERROR_NAMES if name in message and name not in asked] == [], \
+            (answer, message)
+
+
+def test_notebook_07_takes_the_panel_itself_as_its_run():
+    from colearn_nb import Dashboard, make_mnist_learners
+
+    board = Dashboard(make_mnist_learners(n_learners=2, num_train_batches=1), vote_threshold=1.0)
+    before = check_exercise("07", 1, board).message
+    assert before.startswith("not yet: expected the Results of a run at vote_threshold=1.0, with at least "
+                             "one round after the start; got Dashboard(2 learners, 0 rounds run"), before
+    board.step()
+    board.wait()
+    assert check_exercise("07", 1, board).right and check_exercise("07", 1, board.results).right
+
+
+def test_hints_point_at_the_idea_and_do_not_hand_over_the_code():
+    from colearn_nb import learner_loaders
+    from colearn_nb.tutorial.mnist import load_mnist
+
+    skewed = learner_loaders(*load_mnist(), 5, seed=0, method="dirichlet", alpha=0.1)
+    hint = check_exercise("08", 2, skewed).message
+    assert hint.startswith("not yet: ") and "alpha=100" not in hint and "plot_label_histograms" in hint
 
 
 def check_notebook(number: str, namespace: dict[str, Any]) -> None:

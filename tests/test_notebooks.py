@@ -27,13 +27,22 @@ def code_cell_count(path: Path) -> int:
     return sum(cell["cell_type"] == "code" for cell in read_notebook(path)["cells"])
 
 
-@pytest.fixture(scope="session")
-def nbval_report(tmp_path_factory) -> dict:
-    """Run nbval once over every notebook (a fresh kernel each); per notebook, the outcome of each cell."""
-    report = tmp_path_factory.mktemp("nbval") / "report.xml"
-    env = {**os.environ, "COLEARN_NB_OFFLINE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", "-o",
-               "junit_family=xunit1", f"--junitxml={report}", *[str(p.relative_to(ROOT)) for p in NOTEBOOKS]]
+NBVAL_RUN: dict = {}  # the one nbval run of this session, shared with test_browser_legibility.py
+
+
+def run_nbval_once(tmp_path_factory) -> dict:
+    """Run nbval once over every notebook (a fresh kernel each); per notebook, the outcome of each cell, and
+    ``outputs``: a folder holding each notebook as it ran, with its outputs (the ``nbval_outputs`` plugin)."""
+    if NBVAL_RUN:
+        return NBVAL_RUN
+    folder = tmp_path_factory.mktemp("nbval")
+    report, outputs = folder / "report.xml", folder / "outputs"
+    env = {**os.environ, "COLEARN_NB_OFFLINE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "COLEARN_NB_OUTPUTS": str(outputs),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-p", "nbval_outputs",
+               "-q", "-o", "junit_family=xunit1", f"--junitxml={report}",
+               *[str(p.relative_to(ROOT)) for p in NOTEBOOKS]]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert report.exists(), f"nbval wrote no report:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     outcomes: dict = {}
@@ -43,7 +52,14 @@ def nbval_report(tmp_path_factory) -> dict:
         message = (None if failure is None
                    else f"{failure.tag}: {(failure.text or failure.get('message'))[-2000:]}")
         outcomes.setdefault(notebook, []).append((case.get("name"), message))
-    return {"outcomes": outcomes, "output": run.stdout[-3000:]}
+    NBVAL_RUN.update(outcomes=outcomes, output=run.stdout[-3000:], outputs=outputs)
+    return NBVAL_RUN
+
+
+@pytest.fixture(scope="session")
+def nbval_report(tmp_path_factory) -> dict:
+    """The session's nbval run (``run_nbval_once``)."""
+    return run_nbval_once(tmp_path_factory)
 
 
 def test_there_are_notebooks_and_their_names_are_numbered():
@@ -104,3 +120,21 @@ def test_the_sequence_links_existing_notebooks():
     linked = set(re.findall(r"\((\d\d_\w+\.ipynb)\)", text))
     assert linked and all((NOTEBOOK_DIR / name).exists() for name in linked), linked
     assert {f"0{i}" for i in range(7)} <= {name[:2] for name in linked}
+
+
+def test_every_notebook_is_kept_with_its_outputs(nbval_report):
+    """The nbval run keeps each notebook as it ran, outputs and all (for test_browser_legibility.py)."""
+    for path in NOTEBOOKS:
+        kept = read_notebook(nbval_report["outputs"] / path.name)
+        code = [cell for cell in kept["cells"] if cell["cell_type"] == "code"]
+        assert len(code) == code_cell_count(path) and any(cell["outputs"] for cell in code), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_the_set_up_line_shows_once(path):
+    """``setup_notebook`` prints its line; a first cell ending in the bare call would show it again as the
+    cell's value (in JupyterLab, Colab and Voila; nbval runs cells without history and shows it anyway)."""
+    first = next("".join(c["source"]) for c in read_notebook(path)["cells"] if c["cell_type"] == "code")
+    last = first.strip().splitlines()[-1]
+    assert not re.fullmatch(r"colearn_nb\.setup_notebook\(.*\)", last.strip()), \
+        f"{path.name}: end the first cell with `colearn_nb.setup_notebook(...);` or another statement"

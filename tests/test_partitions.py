@@ -3,6 +3,7 @@ pathological splits give each learner a fixed number of labels, and the label mi
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgb
 from torch.utils.data import TensorDataset
 
 from colearn_nb import (
@@ -110,7 +111,34 @@ def test_heatmap_labels_every_learner_and_numbers_the_non_empty_cells(n_learners
     assert list(ax.get_yticks()) == list(range(n_learners)) and list(ax.get_xticks()) == list(range(10))
     assert sorted(float(t.get_text()) for t in ax.texts) == sorted(counts[counts > 0].astype(float).tolist())
     width, height = figure.get_size_inches()
-    assert height / n_learners >= 0.3, "a row per learner stays tall enough to read"
+    row_points = 72 * (height - 1.6) / n_learners  # a learner's row, title and labels aside
+    assert row_points >= 2 * max(t.get_fontsize() for t in ax.texts), "rows fit their numbers"
+    assert height <= 5.5, "the heatmap fits a laptop's notebook area (1366 x 768)"
+
+
+def relative_luminance(colour) -> float:
+    channels = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour)]
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+
+
+def contrast(first, second) -> float:
+    """The WCAG contrast ratio of two colours: 1 (none) to 21 (black on white)."""
+    light, dark = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 1.0, 100.0])
+def test_cell_numbers_stand_out_from_their_cell(alpha):
+    """Pale cells get dark numbers, dark cells light ones, whatever the largest (alpha=100: all about 10)."""
+    counts = label_mix(learner_loaders(*load_mnist(), 10, method="dirichlet", alpha=alpha))
+    figure = plot_label_mixes({"a": counts, "b": counts, "c": counts})
+    for ax in (ax for ax in figure.axes if ax.get_label() != "<colorbar>"):
+        image = ax.images[0]
+        for text in ax.texts:
+            column, row = text.get_position()
+            cell = image.cmap(image.norm(image.get_array()[int(row), int(column)]))
+            assert contrast(text.get_color(), cell) >= 4.5, (text.get_text(), text.get_color(), cell)
+    assert figure.get_size_inches()[0] <= 9.5, "three panels fit a laptop's notebook area"
 
 
 def test_several_alphas_side_by_side_share_the_percent_scale():

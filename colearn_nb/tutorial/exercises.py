@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +43,17 @@ class Verdict:
 
 Check = Callable[[Any], Verdict]
 CHECKS: dict[tuple[int, int], Check] = {}
+EXPECTS: dict[tuple[int, int], str] = {}  # what each exercise's answer is, in plain words
 
 
-def _exercise(notebook: int, number: int) -> Callable[[Check], Check]:
-    """Register the check of exercise ``number`` of notebook ``notebook``."""
+class WrongKind(Exception):
+    """An answer of another kind than the exercise asks for; the message says what it asks, in plain words."""
+
+
+def _exercise(notebook: int, number: int, expects: str) -> Callable[[Check], Check]:
+    """Register the check of exercise ``number`` of notebook ``notebook``; ``expects``: the answer's kind."""
     def register(check: Check) -> Check:
-        CHECKS[notebook, number] = check
+        CHECKS[notebook, number], EXPECTS[notebook, number] = check, expects
         return check
     return register
 
@@ -94,9 +100,26 @@ def check_exercise(notebook: int | str, number: int, answer: Any) -> Verdict:
                        "then run this cell again")
     try:
         return CHECKS[notebook_number, number](answer)
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
-        return not_yet(f"this answer could not be checked ({type(error).__name__}: {error}); "
-                       "look at what the exercise asks `answer` to be")
+    except WrongKind as wrong:
+        return not_yet(f"expected {wrong}; got {describe(answer)}")
+    except Exception:  # whatever the check tripped on, the answer is not the kind the exercise asks for
+        return not_yet(f"expected {EXPECTS[notebook_number, number]}; got {describe(answer)}")
+
+
+def describe(answer: Any) -> str:
+    """A short, readable account of ``answer`` for feedback: never more than a line.
+
+    >>> describe(10**400), describe("a" * 200)[-8:], describe([1, 2])
+    ('a whole number of 401 digits', 'aaaa ...', '[1, 2]')
+    """
+    if isinstance(answer, int) and not isinstance(answer, bool) and abs(answer) >= 10**15:
+        return f"a whole number of {math.floor(math.log10(abs(answer))) + 1} digits"
+    try:
+        text = repr(answer)
+    except Exception:  # a repr that fails: name the kind of thing instead
+        text = f"a {type(answer).__name__}"
+    text = " ".join(text.split())  # one line
+    return text if len(text) <= 80 else f"{text[:76]} ..."
 
 
 def _choice(answer: Any, correct: str, hints: dict[str, str], why: str) -> Verdict:
@@ -113,11 +136,15 @@ def _choice(answer: Any, correct: str, hints: dict[str, str], why: str) -> Verdi
 
 
 def _results(answer: Any, what: str, n_learners: int | None = None) -> Results:
-    """``answer`` as Results with at least one round, or raise TypeError saying what was expected."""
-    if not isinstance(answer, Results) or len(answer) < 2:
-        raise TypeError(f"expected the Results of {what}, with at least one round; got {answer!r}")
+    """``answer`` (or a Dashboard's run) as Results with at least one round, else ``WrongKind``."""
+    if isinstance(getattr(answer, "results", None), Results):  # a Dashboard (notebook 07): its run
+        answer = answer.results
+    if not isinstance(answer, Results):
+        raise WrongKind(f"the Results of {what}")
+    if len(answer) < 2:
+        raise WrongKind(f"the Results of {what}, with at least one round after the start")
     if n_learners is not None and answer.n_learners != n_learners:
-        raise ValueError(f"expected {n_learners} learners in the Results of {what}; got {answer.n_learners}")
+        raise WrongKind(f"the Results of {what}, with {n_learners} learners ({answer.n_learners} here)")
     return answer
 
 
@@ -128,14 +155,14 @@ def _others_votes(result: Any) -> list[Any]:
 
 # ---- 00 start here ----------------------------------------------------------------------------------
 
-@_exercise(0, 1)
+@_exercise(0, 1, 'a whole number: the learner who proposes in round 9')
 def _proposer_of_round_9(answer: Any) -> Verdict:
     if answer == 9 % 4 and not isinstance(answer, bool):
         return right("9 % 4 = 1, so learner 1 proposes in round 9")
     return not_yet("the proposer of round r is learner r % n_learners: what is 9 % 4?")
 
 
-@_exercise(0, 2)
+@_exercise(0, 2, 'two booleans: (accepted at 0.5, accepted at 0.75)')
 def _accepted_at_two_thresholds(answer: Any) -> Verdict:
     if tuple(answer) == (True, False):
         return right("0.5 needs 4 * 0.5 = 2 yes votes (accepted); 0.75 needs 4 * 0.75 = 3 (rejected)")
@@ -143,7 +170,7 @@ def _accepted_at_two_thresholds(answer: Any) -> Verdict:
                    "n_yes >= (n_learners - 1) * vote_threshold")
 
 
-@_exercise(0, 3)
+@_exercise(0, 3, "the letter of your choice as text, e.g. 'a'")
 def _why_the_proposer_does_not_vote(answer: Any) -> Verdict:
     return _choice(answer, "b", {"a": "the proposer's vote is not counted at all, not counted twice",
                                  "c": "every learner has a vote set, the proposer too"},
@@ -156,11 +183,11 @@ def _two_accuracies(answer: Any, first: str) -> tuple[float, float]:
     """(an accuracy, the 5-epoch baseline accuracy), both between 0 and 1."""
     mine, baseline = (float(x) for x in answer)
     if not (0 <= mine <= 1 and 0 <= baseline <= 1):
-        raise ValueError(f"expected ({first}, baseline_accuracy), two accuracies between 0 and 1")
+        raise WrongKind(f"({first}, baseline_accuracy), two accuracies between 0 and 1")
     return mine, baseline
 
 
-@_exercise(1, 1)
+@_exercise(1, 1, 'two accuracies between 0 and 1: (one epoch, baseline_accuracy)')
 def _one_epoch(answer: Any) -> Verdict:
     one, five = _two_accuracies(answer, "the one-epoch accuracy")
     if one < 0.5:
@@ -172,7 +199,7 @@ def _one_epoch(answer: Any) -> Verdict:
                  f"{100 * (five - one):.1f} points")
 
 
-@_exercise(1, 2)
+@_exercise(1, 2, 'two accuracies between 0 and 1: (accuracy with 800 digits, baseline_accuracy)')
 def _eight_hundred_digits(answer: Any) -> Verdict:
     small, full = _two_accuracies(answer, "the accuracy with 800 digits")
     if small < 0.3:
@@ -184,7 +211,7 @@ def _eight_hundred_digits(answer: Any) -> Verdict:
                  "close without moving the data")
 
 
-@_exercise(1, 3)
+@_exercise(1, 3, "the letters of your choices as text, e.g. 'ab'")
 def _regression(answer: Any) -> Verdict:
     return _choice(answer, "ace", {"b": "the optimizer step works for any loss",
                                    "d": "the loop stays the same"},
@@ -196,11 +223,11 @@ def _regression(answer: Any) -> Verdict:
 def _loaders(answer: Any) -> list[LearnerLoaders]:
     """``answer`` as a list of LearnerLoaders (what learner_loaders returns)."""
     if not (isinstance(answer, Sequence) and answer and all(isinstance(p, LearnerLoaders) for p in answer)):
-        raise TypeError("expected a list of LearnerLoaders, e.g. what learner_loaders(...) returns")
+        raise WrongKind("a list of LearnerLoaders, e.g. what learner_loaders(...) returns")
     return list(answer)
 
 
-@_exercise(2, 1)
+@_exercise(2, 1, 'a list of LearnerLoaders, e.g. what learner_loaders(...) returns')
 def _vote_fraction(answer: Any) -> Verdict:
     rows = split_sizes(_loaders(answer))
     shares = {round(row["vote"] / (row["vote"] + row["test"]), 2) for row in rows}
@@ -217,7 +244,7 @@ def _equal_shares(sizes: Sequence[int], n: int, total: int) -> bool:
     return list(sizes) == [share] * (n - 1) + [total - share * (n - 1)]
 
 
-@_exercise(2, 2)
+@_exercise(2, 2, 'two lists of sizes: (sizes for 8 learners, sizes for 7 learners)')
 def _split_sizes_8_and_7(answer: Any) -> Verdict:
     eight, seven = (list(sizes) for sizes in answer)
     total = sum(eight)
@@ -229,7 +256,7 @@ def _split_sizes_8_and_7(answer: Any) -> Verdict:
     return right(f"{eight[0]} each for 8; {seven[0]} each for 7, and the last gets {seven[-1]}")
 
 
-@_exercise(2, 3)
+@_exercise(2, 3, 'a list of LearnerLoaders, e.g. what learner_loaders(...) returns')
 def _skewed_split(answer: Any) -> Verdict:
     parts = _loaders(answer)
     for i, part in enumerate(parts):
@@ -247,7 +274,7 @@ def _n_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-@_exercise(3, 1)
+@_exercise(3, 1, 'the model itself, e.g. answer = WideNet()')
 def _wider_net(answer: Any) -> Verdict:
     if not isinstance(answer, torch.nn.Module):
         return not_yet("answer with the model itself, e.g. answer = WideNet()")
@@ -262,14 +289,14 @@ def _wider_net(answer: Any) -> Verdict:
                  "unchanged because conv2 still has 50 outputs")
 
 
-@_exercise(3, 2)
+@_exercise(3, 2, 'a shape: two whole numbers, as model(...).shape gives')
 def _batch_output_shape(answer: Any) -> Verdict:
     if tuple(answer) == (64, 10):
         return right("(64, 10): one row of 10 log-probabilities per digit")
     return not_yet(f"got {tuple(answer)}: run model(torch.zeros(64, 1, 28, 28)) and look at .shape")
 
 
-@_exercise(3, 3)
+@_exercise(3, 3, 'a number of megabytes')
 def _megabytes_per_proposal(answer: Any) -> Verdict:
     n_bytes = 4 * _n_parameters(TutorialNet())
     megabytes = float(answer)
@@ -284,7 +311,7 @@ def _megabytes_per_proposal(answer: Any) -> Verdict:
 
 # ---- 04 wrap learners -------------------------------------------------------------------------------
 
-@_exercise(4, 1)
+@_exercise(4, 1, 'two proposals: (first, second), each from mli_propose_weights()')
 def _two_proposals(answer: Any) -> Verdict:
     first, second = answer
     if not (isinstance(first, Weights) and isinstance(second, Weights)):
@@ -295,7 +322,7 @@ def _two_proposals(answer: Any) -> Verdict:
                  "differently")
 
 
-@_exercise(4, 2)
+@_exercise(4, 2, 'a PytorchLearner')
 def _vote_on_the_loss(answer: Any) -> Verdict:
     if not hasattr(answer, "minimise_criterion"):
         return not_yet("answer with a PytorchLearner built to vote on the loss")
@@ -306,7 +333,7 @@ def _vote_on_the_loss(answer: Any) -> Verdict:
     return right("no vote_criterion (the mean loss is the score) and minimise_criterion=True")
 
 
-@_exercise(4, 3)
+@_exercise(4, 3, 'the ValueError that set_equal_weights raises (except ValueError as error: answer = error)')
 def _different_architecture(answer: Any) -> Verdict:
     message = str(answer)
     if not isinstance(answer, (ValueError, str)) or "different model" not in message:
@@ -327,10 +354,10 @@ def _unanimous(answer: Any) -> Verdict:
                  f"{results.shared_model_scores[-1]:.3f}: one learner's no is enough to block a proposal")
 
 
-CHECKS[5, 1] = _unanimous
+CHECKS[5, 1], EXPECTS[5, 1] = _unanimous, "the Results of 20 rounds from fresh learners"
 
 
-@_exercise(5, 2)
+@_exercise(5, 2, 'two Results: (your Results, results)')
 def _written_out_rounds(answer: Any) -> Verdict:
     mine, library = (_results(r, "20 rounds") for r in answer)
     if mine is library or len(mine) != len(library):
@@ -344,7 +371,7 @@ def _written_out_rounds(answer: Any) -> Verdict:
     return right(f"every vote and score of the {len(mine) - 1} rounds is the library's")
 
 
-@_exercise(5, 3)
+@_exercise(5, 3, 'the Results of 20 rounds of individual_training_round')
 def _alone_longer(answer: Any) -> Verdict:
     alone = _results(answer, "20 rounds of individual_training_round")
     if any(r.block_proposer is not None for r in alone.data[1:]):
@@ -355,7 +382,7 @@ def _alone_longer(answer: Any) -> Verdict:
 
 # ---- 06 your own learner ----------------------------------------------------------------------------
 
-@_exercise(6, 1)
+@_exercise(6, 1, 'two Results: (greedy_results, results)')
 def _greedy(answer: Any) -> Verdict:
     greedy, normal = (_results(r, "run_rounds") for r in answer)
     if greedy.n_rejected <= normal.n_rejected:
@@ -365,7 +392,7 @@ def _greedy(answer: Any) -> Verdict:
                  "fitted to one learner's digits rarely beats the shared model on the others' vote sets")
 
 
-@_exercise(6, 2)
+@_exercise(6, 2, "the letter of your choice as text, e.g. 'a'")
 def _from_scratch(answer: Any) -> Verdict:
     return _choice(answer, "a", {"b": "partial_fit and fit can both be called many times",
                                  "c": "the threshold is whatever run_rounds was given"},
@@ -373,7 +400,7 @@ def _from_scratch(answer: Any) -> Verdict:
                    "step")
 
 
-@_exercise(6, 3)
+@_exercise(6, 3, 'the Results of run_rounds with four SGDLearners')
 def _four_learners(answer: Any) -> Verdict:
     results = _results(answer, "run_rounds with four SGDLearners")
     if results.n_learners != 4:
@@ -384,10 +411,10 @@ def _four_learners(answer: Any) -> Verdict:
 
 # ---- 07 dashboard -----------------------------------------------------------------------------------
 
-CHECKS[7, 1] = _unanimous
+CHECKS[7, 1], EXPECTS[7, 1] = _unanimous, "the Results of 20 rounds from fresh learners"
 
 
-@_exercise(7, 2)
+@_exercise(7, 2, 'the Results of 20 rounds from fresh learners')
 def _threshold_zero(answer: Any) -> Verdict:
     results = _results(answer, "a run at vote_threshold=0.0")
     if results.n_rejected:
@@ -397,7 +424,7 @@ def _threshold_zero(answer: Any) -> Verdict:
                  f"{results.shared_model_scores[-1]:.3f}")
 
 
-@_exercise(7, 3)
+@_exercise(7, 3, 'the LivePlot you passed to run_rounds')
 def _eager_plot(answer: Any) -> Verdict:
     if not hasattr(answer, "n_frames"):
         return not_yet("answer with the LivePlot you passed to run_rounds")
@@ -412,7 +439,7 @@ def _eager_plot(answer: Any) -> Verdict:
 
 # ---- 08 uneven data ---------------------------------------------------------------------------------
 
-@_exercise(8, 1)
+@_exercise(8, 1, "two Results: (the shards run, runs['iid'])")
 def _shards(answer: Any) -> Verdict:
     shards, iid = (_results(r, "run") for r in answer)
     if shards.n_accepted >= iid.n_accepted:
@@ -422,18 +449,19 @@ def _shards(answer: Any) -> Verdict:
                  "helps two digits hurts the others'")
 
 
-@_exercise(8, 2)
+@_exercise(8, 2, 'a list of LearnerLoaders, e.g. what learner_loaders(...) returns')
 def _nearly_even(answer: Any) -> Verdict:
     worst = 0.0
     for part in _loaders(answer):
         shares = np.asarray(label_counts(part.train.labels)) / len(part.train.labels)
         worst = max(worst, float(np.abs(shares - 0.1).max()))
     if worst > 0.05:
-        return not_yet(f"a learner's share of some digit is {worst:.2f} away from a tenth: use alpha=100.0")
+        return not_yet(f"a learner's share of some digit is {worst:.2f} away from a tenth: look at "
+                       "plot_label_histograms of your loaders; is alpha as large as the exercise asks?")
     return right(f"every learner holds each digit within {worst:.3f} of a tenth: like iid")
 
 
-@_exercise(8, 3)
+@_exercise(8, 3, 'a list of PytorchLearners')
 def _loss_voters(answer: Any) -> Verdict:
     learners = list(answer)
     if not learners or not all(hasattr(learner, "minimise_criterion") for learner in learners):
@@ -447,7 +475,7 @@ def _loss_voters(answer: Any) -> Verdict:
 
 # ---- 09 bad actors ----------------------------------------------------------------------------------
 
-@_exercise(9, 1)
+@_exercise(9, 1, 'the Results of a run of 5 learners')
 def _one_veto(answer: Any) -> Verdict:
     results = _results(answer, "run([([4], AlwaysNoVoter)], vote_threshold=1.0)", n_learners=5)
     others = [i for i, r in enumerate(results.data[1:], start=1) if r.vote and r.block_proposer != 4]
@@ -457,7 +485,7 @@ def _one_veto(answer: Any) -> Verdict:
     return right(f"{results.n_accepted} accepted, all of them learner 4's own: one veto stops everyone else")
 
 
-@_exercise(9, 2)
+@_exercise(9, 2, 'a list of learners')
 def _colluders(answer: Any) -> Verdict:
     learners = list(answer)
     colluders = [i for i, learner in enumerate(learners) if type(learner).__name__ == "AlwaysYesVoter"
@@ -469,7 +497,7 @@ def _colluders(answer: Any) -> Verdict:
                  "on their own")
 
 
-@_exercise(9, 3)
+@_exercise(9, 3, 'two things: (learners, Results), the list of learners and their run')
 def _gentle_sign_flip(answer: Any) -> Verdict:
     learners, results = answer
     flipped = [i for i, learner in enumerate(learners) if type(learner).__name__ == "SignFlipProposer"]
@@ -483,7 +511,7 @@ def _gentle_sign_flip(answer: Any) -> Verdict:
 
 # ---- 10 differential privacy ------------------------------------------------------------------------
 
-@_exercise(10, 1)
+@_exercise(10, 1, 'two numbers: (epsilon with max_grad_norm=0.1, epsilon with 1.0)')
 def _clip_harder(answer: Any) -> Verdict:
     clipped, unclipped = (float(x) for x in answer)
     if clipped <= 0 or unclipped <= 0:
@@ -494,7 +522,7 @@ def _clip_harder(answer: Any) -> Verdict:
                  "steps, not on the clipping norm")
 
 
-@_exercise(10, 2)
+@_exercise(10, 2, 'two things: (number of proposals, the learner)')
 def _proposals_in_budget(answer: Any) -> Verdict:
     n_proposals, learner = answer
     privacy = learner.privacy
@@ -509,7 +537,7 @@ def _proposals_in_budget(answer: Any) -> Verdict:
                  f"{privacy.config.target_epsilon}; one more would pass it")
 
 
-@_exercise(10, 3)
+@_exercise(10, 3, "the letter of your choice as text, e.g. 'a'")
 def _delta(answer: Any) -> Verdict:
     return _choice(answer, "a", {"b": "delta adds no noise: the noise multiplier does",
                                  "c": "delta is a probability, not a training setting"},
@@ -518,7 +546,7 @@ def _delta(answer: Any) -> Verdict:
 
 # ---- 11 fair comparison -----------------------------------------------------------------------------
 
-@_exercise(11, 1)
+@_exercise(11, 1, 'the Comparison that compare_fairly returns')
 def _full_pass(answer: Any) -> Verdict:
     batches = answer.training_batches["collective"][-1]
     if batches <= 4 * answer.n_rounds:
@@ -527,7 +555,7 @@ def _full_pass(answer: Any) -> Verdict:
     return right(f"{batches // answer.n_rounds} batches a round; final: {gaps}")
 
 
-@_exercise(11, 2)
+@_exercise(11, 2, 'a dict {threshold: number of accepted proposals}')
 def _thresholds(answer: Any) -> Verdict:
     accepted = [answer[t] for t in sorted(answer)]
     if len(accepted) < 2:
@@ -538,7 +566,7 @@ def _thresholds(answer: Any) -> Verdict:
     return right(f"accepted by threshold: {dict(sorted(answer.items()))}; only collective learning votes")
 
 
-@_exercise(11, 3)
+@_exercise(11, 3, "the letter of your choice as text, e.g. 'a'")
 def _scored_on_own_digits(answer: Any) -> Verdict:
     return _choice(answer, "a", {"b": "test digits are never sent anywhere: scoring happens at each learner",
                                  "c": "the scoring costs the same either way"},
@@ -547,7 +575,7 @@ def _scored_on_own_digits(answer: Any) -> Verdict:
 
 # ---- 12 many machines -------------------------------------------------------------------------------
 
-@_exercise(12, 1)
+@_exercise(12, 1, 'two Results: (results, expected)')
 def _same_on_flower(answer: Any) -> Verdict:
     flower, here = (_results(r, "a run") for r in answer)
     if flower is here:
@@ -559,22 +587,22 @@ def _same_on_flower(answer: Any) -> Verdict:
                  "processes")
 
 
-@_exercise(12, 2)
+@_exercise(12, 2, 'a whole number: the learner who proposes')
 def _proposer_on_flower(answer: Any) -> Verdict:
     if answer == 3 % 4 and not isinstance(answer, bool):
         return right("learner 3: round_index % n_learners, in the order of the partition ids")
     return not_yet("Flower's node ids are random; the ServerApp orders learners by partition-id: 3 % 4 = ?")
 
 
-@_exercise(12, 3)
+@_exercise(12, 3, 'the function itself: answer = my_learner')
 def _flower_factory(answer: Any) -> Verdict:
     if not callable(answer):
         return not_yet("answer with the function itself: answer = my_learner")
     try:
         learners = [answer(0), answer(1)]
     except Exception as error:  # whatever it raises here, Flower would raise in every process
-        return not_yet(f"my_learner(0) raised {type(error).__name__}: {error}; fix it here first: Flower "
-                       "would raise it in every process")
+        return not_yet(f"my_learner(0) stopped with an error ({textwrap.shorten(str(error), 200)}); fix it "
+                       "here first: Flower would raise it in every process")
     if not all(isinstance(learner, MachineLearningInterface) for learner in learners):
         return not_yet("my_learner(partition_id) must return a learner (a MachineLearningInterface)")
     return _picklable(answer)

@@ -6,12 +6,14 @@ Nothing here shows a window or blocks: see ``display.show``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ..protocol.checks import check_choice
 from ..protocol.results import Result, Results, _mean, holds_its_scores, round_label, shown_vote
@@ -140,7 +142,7 @@ class ColearnPlot:
 
     def __init__(self, score_name: str = "score"):
         self.score_name = score_name
-        self.figure = new_figure(figsize=(10, 7), layout="constrained")
+        self.figure = new_figure(figsize=(10, 6), layout="constrained")  # fits a laptop's notebook area
         self.results_axes, self.votes_axes = self.figure.subplots(2, 1)
 
     def __repr__(self) -> str:
@@ -168,23 +170,72 @@ class ColearnPlot:
         show(self.figure, block=True)
 
 
-def plot_curves(curves: Mapping[str, Curve], xlabel: str = "training epochs, all learners together",
-                score_name: str = "score", ax: Axes | None = None) -> Figure:
-    """One line per named ``(x, scores)`` curve, so runs with different budgets share an x axis.
+def _is_round_curve(value: object) -> bool:
+    """True for a ``Results`` or a list of numbers (one per round, start first); False for ``(x, scores)``."""
+    if isinstance(value, Results):
+        return True
+    return isinstance(value, Sequence) and len(value) > 0 and all(
+        isinstance(v, Real) and not isinstance(v, bool) for v in value)
 
+
+def _round_scores(name: str, value: Results | Sequence[float]) -> Sequence[float]:
+    """The scores of a per-round curve: a ``Results``' shared model, or the list itself."""
+    scores = value.shared_model_scores if isinstance(value, Results) else value
+    if not scores:
+        raise ValueError(f"curves[{name!r}]: got an empty Results; expected at least its start")
+    return scores
+
+
+def _curve(name: str, value: object) -> Curve:
+    """``(x, scores)`` of one value of ``plot_curves``' ``curves``, checked."""
+    if not (isinstance(value, Sequence) and len(value) == 2
+            and all(isinstance(part, Sequence) for part in value)):
+        raise ValueError(f"curves[{name!r}]: got {type(value).__name__}; expected a Results, a list of "
+                         "scores (one per round, start first) or an (x, scores) pair of lists")
+    x, scores = value
+    if len(x) != len(scores):
+        raise ValueError(f"curves[{name!r}]: got {len(x)} x values but {len(scores)} scores; "
+                         "they must have the same length")
+    return x, scores
+
+
+def plot_curves(curves: Mapping[str, Results | Sequence[float] | Curve], xlabel: str | None = None,
+                score_name: str = "score", ax: Axes | None = None) -> Figure:
+    """One line per named curve: per round (a ``Results`` or its scores) or against ``x`` (``(x, scores)``).
+
+    A ``Results`` is drawn as its shared model's mean test score after each round, a list of numbers as one
+    value per round; both against the rounds, labelled "start", 0, 1, ... as in every plot of the kit.
+    ``(x, scores)`` pairs share an x axis (e.g. training epochs), so runs with different budgets compare.
+
+    >>> r = Results([Result(True, [True, True], [0.1, 0.1], [0.1, 0.1])])
+    >>> r.append(Result(True, [None, True], [0.5, 0.5], [0.5, 0.6], block_proposer=0))
+    >>> [t.get_text() for t in plot_curves({"run": r}).axes[0].get_xticklabels()]
+    ['start', '0']
     >>> fig = plot_curves({"a": ([0, 1], [0.1, 0.5])}, score_name="accuracy")
     >>> fig.axes[0].get_ylabel(), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ('mean test accuracy', ['a'])
     """
     if not curves:
-        raise ValueError("curves: got an empty mapping; expected at least one {name: (x, scores)}")
+        raise ValueError("curves: got an empty mapping; expected at least one {name: Results} or "
+                         "{name: (x, scores)}")
+    per_round = {name: _is_round_curve(value) for name, value in curves.items()}
+    if len(set(per_round.values())) > 1:
+        raise ValueError(f"curves: {[n for n, r in per_round.items() if r]} are per round but "
+                         f"{[n for n, r in per_round.items() if not r]} are (x, scores) pairs; expected one "
+                         "kind: draw rounds and other x values in separate plots")
     ax = ax or new_figure(figsize=(8, 4), layout="constrained").add_subplot()
-    for name, (x, scores) in curves.items():
-        if len(x) != len(scores):
-            raise ValueError(f"curves[{name!r}]: got {len(x)} x values but {len(scores)} scores; "
-                             "they must have the same length")
-        ax.plot(x, scores, marker="o", markersize=3, label=name)
-    ax.set_xlabel(xlabel)
+    for name, value in curves.items():
+        if per_round[name]:
+            scores = _round_scores(name, value)  # type: ignore[arg-type]
+            ax.plot(range(len(scores)), scores, marker="o", markersize=3, label=name)
+        else:
+            ax.plot(*_curve(name, value), marker="o", markersize=3, label=name)
+    if all(per_round.values()):
+        label_rounds(ax, max(len(line.get_xdata()) for line in ax.get_lines()))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, batches: whole numbers
+    ax.set_xlabel(xlabel or (ROUND_AXIS_LABEL if all(per_round.values()) else
+                             "training epochs, all learners together"))
     ax.set_ylabel(f"mean test {score_name}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: curves end where a legend sits
     return ax.figure
