@@ -1,5 +1,7 @@
 """Membership inference: the loss-threshold attack recognises the digits a model trained on, and DP-SGD
 takes most of that away (measured on a small model and 100 digits, so it runs in seconds)."""
+import math
+
 import pytest
 import torch
 
@@ -7,12 +9,14 @@ from colearn_nb import (
     DiffPrivConfig,
     PytorchLearner,
     TensorLoader,
+    chance_advantage,
     dataset_tensors,
     load_mnist,
     loss_threshold_attack,
     membership_advantage,
     membership_auc,
     opacus_available,
+    plot_privacy_curve,
     sample_losses,
 )
 
@@ -95,3 +99,31 @@ def test_sample_losses_are_per_sample_cross_entropy_and_keep_the_model_mode():
     assert model.training
     with pytest.raises(ValueError, match="inputs and labels: got 5 inputs and 4 labels"):
         sample_losses(model, inputs, labels[:4])
+
+
+def test_chance_advantage_is_what_random_losses_exceed_one_time_in_twenty():
+    chance = chance_advantage(50, 80)
+    generator = torch.Generator().manual_seed(1)
+    lucky = [membership_advantage(torch.rand(50, generator=generator), torch.rand(80, generator=generator))
+             > chance for _ in range(400)]
+    assert 0.02 < sum(lucky) / len(lucky) < 0.09, "about 5 % of guessing attackers beat the 95th percentile"
+    assert math.isclose(chance, math.sqrt(math.log(20) / 2 * (50 + 80) / (50 * 80)), rel_tol=0.15)
+    assert chance_advantage(500, 500) < chance_advantage(50, 50) / 2, "more samples: less luck"
+    assert chance_advantage(50, 80, percentile=99) > chance
+    with pytest.raises(ValueError, match=r"n_members: got 0; expected an integer >= 1"):
+        chance_advantage(0, 10)
+    with pytest.raises(ValueError, match=r"percentile: got 101; expected a number in \[0, 100\]"):
+        chance_advantage(10, 10, percentile=101)
+
+
+def test_the_privacy_curve_shows_each_run_over_the_chance_band():
+    figure = plot_privacy_curve([1.0, 8.0, math.inf], [0.3, 0.45, 0.8], [0.1, 0.12, 0.27], chance=0.13)
+    ax = figure.axes[0]
+    accuracy, advantage = (line.get_ydata() for line in ax.get_lines())
+    assert list(accuracy) == [0.3, 0.45, 0.8] and list(advantage) == [0.1, 0.12, 0.27]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "8", "no privacy"]
+    assert "epsilon" in ax.get_xlabel() and any("0.13" in t.get_text() for t in ax.get_legend().get_texts())
+    with pytest.raises(ValueError, match="epsilons, accuracies, advantages: got 2, 3 and 3 values"):
+        plot_privacy_curve([1.0, 8.0], [0.3, 0.45, 0.8], [0.1, 0.12, 0.27], chance=0.13)
+    with pytest.raises(ValueError, match="epsilons: got .*; expected them from smallest to largest"):
+        plot_privacy_curve([8.0, 1.0], [0.3, 0.45], [0.1, 0.12], chance=0.13)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..protocol.checks import check_int
+from ..protocol.checks import check_int, check_number
 
 
 @torch.no_grad()
@@ -70,6 +70,30 @@ def membership_advantage(member_losses: torch.Tensor, non_member_losses: torch.T
     true_positive = (member_losses[None, :] <= thresholds[:, None]).double().mean(dim=1)
     false_positive = (non_member_losses[None, :] <= thresholds[:, None]).double().mean(dim=1)
     return max(0.0, float((true_positive - false_positive).max()))
+
+
+def chance_advantage(n_members: int, n_non_members: int, percentile: float = 95.0, trials: int = 1000,
+                     seed: int = 0) -> float:
+    """The advantage a guessing attacker reaches by luck: the ``percentile`` of ``membership_advantage``
+    over ``trials`` random scorings of ``n_members`` members and ``n_non_members`` non-members.
+
+    An attack whose advantage is below this tells members from non-members no better than coin flips
+    would, ``percentile`` % of the time; it shrinks as the sets grow (about ``1.22 / sqrt(n / 2)`` at 95 %).
+
+    >>> round(chance_advantage(300, 300), 2)
+    0.1
+    """
+    check_int("n_members", n_members, minimum=1)
+    check_int("n_non_members", n_non_members, minimum=1)
+    check_int("trials", trials, minimum=1)
+    check_number("percentile", percentile, 0, 100)
+    generator = torch.Generator().manual_seed(seed)
+    # random scores: the members' ranks among all samples are a random permutation's first n_members
+    is_member = torch.rand(trials, n_members + n_non_members, generator=generator).argsort(dim=1) < n_members
+    true_positive = is_member.double().cumsum(dim=1) / n_members
+    false_positive = (~is_member).double().cumsum(dim=1) / n_non_members
+    advantages = (true_positive - false_positive).max(dim=1).values.clamp(min=0.0)
+    return float(torch.quantile(advantages, percentile / 100))
 
 
 @dataclass(frozen=True)
