@@ -328,7 +328,7 @@ def test_dashboard_reset_says_so_at_once_and_never_shows_the_old_round_again():
     assert shown[0].startswith("Resetting"), shown
     assert shown[-1].startswith("Start:") and not any(s.startswith("Round") for s in shown), shown
     assert len(board.results.data) == 1 and not board.running
-    assert events == ["hidden", "picture of 1", "visible"], "the old plot goes at once, the start's comes back"
+    assert events == ["hidden", "picture of 1", "visible"], "the old plot goes at once; the start's comes"
 
 
 def test_dashboard_draws_its_plot_at_the_size_shown_with_the_legends_inside():

@@ -53,7 +53,8 @@ class Dashboard:
     Rounds run in a background thread, so the panel stays responsive: Pause stops after the current
     round, a new threshold applies from the next round, Reset restores the equal starting weights.
     The status line, the vote table and the plot always show the same round (the plot is throttled,
-    and the text waits for it). The panel wraps: beside the plot on a wide page, above it on a narrow one.
+    and the text waits for it). Buttons and sliders in a row, the status line, then the plot with the
+    table beside it (under it on a narrow page): on a laptop screen Step and the plot are seen together.
 
     >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> board = Dashboard(make_mnist_learners(n_learners=2), score_name="accuracy")
