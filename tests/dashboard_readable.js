@@ -2,6 +2,7 @@
 // Readable: shown, not cut (scrollWidth within clientWidth, no trailing "..."), inside the notebook panel
 // (or the page, in Voila) and the viewport, right of the file browser, and seen without scrolling sideways.
 // Each element is brought into view by scrolling its vertical scroller only, as a reader would.
+// Then, the dashboard scrolled to the top, the buttons, the status line (one line) and the plot fit on screen.
 () => {
   const root = [...document.querySelectorAll('.colearn-dashboard')].pop();
   if (!root) return ['no dashboard on the page'];
@@ -69,5 +70,23 @@
   if (headers.join('|') !== 'learner|vote|vote score|test score') problems.push(`vote table headers: ${headers}`);
   look(plot, 'plot');
   if (plot && plot.getBoundingClientRect().width < 400) problems.push('plot: under 400 px wide');
+  // After Step, with the dashboard scrolled to the top: the buttons, the status (one line) and the plot at once
+  const statusText = status && status.querySelector('.widget-html-content');
+  if (statusText) {
+    const style = getComputedStyle(statusText), height = statusText.getBoundingClientRect().height;
+    const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+    if (height > 1.5 * line) problems.push(`status line: ${height} px tall, more than one line of ${line} px`);
+  }
+  root.scrollIntoView({block: 'start'});
+  const s = scroller(root), screen = s === document.scrollingElement ? {top: 0, bottom: window.innerHeight}
+    : s.getBoundingClientRect();
+  const top = Math.max(screen.top, 0), bottom = Math.min(screen.bottom, window.innerHeight);
+  for (const [what, el] of [['button Run', root.querySelector('.colearn-run')], ['status line', statusText],
+                            ['plot', plot]]) {
+    const r = el && el.getBoundingClientRect();
+    if (r && (r.top < top - 1 || r.bottom > bottom + 1))
+      problems.push(`${what}: y ${r.top}-${r.bottom} not on screen with the others (${top}-${bottom})`);
+  }
+  if (plot && (getComputedStyle(plot).visibility !== 'visible' || !plot.naturalWidth)) problems.push('plot: not shown');
   return problems;
 }

@@ -347,6 +347,10 @@ def jupyterlab_page(tmp_path):
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
             try:
                 page.locator(".colearn-step").wait_for(timeout=NOTEBOOK_TIMEOUT_MS)
+                # the cells after the dashboard too: the kernel answers its buttons only once they are done
+                page.wait_for_function("() => ![...document.querySelectorAll('.jp-InputPrompt')]"
+                                       ".some(prompt => prompt.innerText.includes('*'))",
+                                       timeout=NOTEBOOK_TIMEOUT_MS, polling=1000)
             except playwright_api.TimeoutError:
                 page.screenshot(path=str(ARTIFACTS / "dashboard_jupyterlab_not_shown.png"), full_page=True)
                 raise
@@ -369,9 +373,10 @@ def test_dashboard_in_jupyterlab_steps_and_runs(lab):
     assert_rounds_and_picture_advanced(seen)
 
 
-@pytest.mark.parametrize("width, height", [(1366, 900), (1280, 720)])
+@pytest.mark.parametrize("width, height", [(1366, 768), (1280, 720)])
 def test_dashboard_readable_with_the_file_browser_open(lab, width, height):
-    """At laptop and projector sizes, sidebar open: every label, slider value, status and table cell whole."""
+    """At laptop and projector sizes, sidebar open: every label, slider value, status and table cell whole;
+    the buttons, the status line (one line) and the plot on screen together."""
     if rounds_run(lab) == 0:  # a round's table has a proposer and votes
         lab.locator(".colearn-step").last.click()
         wait_for_rounds(lab, 1)
@@ -383,27 +388,41 @@ def test_dashboard_readable_with_the_file_browser_open(lab, width, height):
     assert problems == [], f"at {width}x{height} with the file browser open: {problems}"
 
 
-# Every text the status line shows from now on, in order, in window.colearnStatusSeen
-RECORD_STATUS = """status => {
-  window.colearnStatusSeen = [];
-  new MutationObserver(() => {
-    const text = status.innerText.trim(), seen = window.colearnStatusSeen;
-    if (text && seen[seen.length - 1] !== text) seen.push(text);
-  }).observe(status, {childList: true, subtree: true, characterData: true});
+# What the dashboard shows from now on, in order, in window.colearnSeen: each change of the status line's
+# text or of the plot, as {status, plot}: plot is the picture's address while it is shown, else null
+RECORD_SCREEN = """root => {
+  const status = root.querySelector('.colearn-status'), plot = root.querySelector('.colearn-plot');
+  window.colearnSeen = [];
+  const record = () => {
+    const now = {status: status.innerText.trim(),
+                 plot: getComputedStyle(plot).visibility === 'visible' && plot.src ? plot.src : null};
+    const last = window.colearnSeen[window.colearnSeen.length - 1];
+    if (now.status && !(last && last.status === now.status && last.plot === now.plot))
+      window.colearnSeen.push(now);
+  };
+  const observer = new MutationObserver(record);
+  observer.observe(status, {childList: true, subtree: true, characterData: true});
+  observer.observe(plot, {attributes: true});
+  record();
 }"""
 
 
 def test_dashboard_reset_shows_the_start_at_once(lab):
-    """Reset while running: the status leaves the old round at once, then shows the start with the plot."""
+    """Reset while running: the old round's status and plot go at once; then the start, with a new plot."""
     lab.locator(".colearn-run").last.click()
     status, wait = lab.locator(".colearn-status").last, {"timeout": STEP_TIMEOUT_MS}
     playwright_api.expect(lab.locator(".colearn-pause").last).to_be_enabled(**wait)
-    status.evaluate(RECORD_STATUS)
+    lab.locator(".colearn-dashboard").last.evaluate(RECORD_SCREEN)
     lab.locator(".colearn-reset").last.click()
     playwright_api.expect(status).to_have_text(re.compile(r"^Start:"), **wait)
     playwright_api.expect(lab.locator(".colearn-run").last).to_be_enabled(**wait)
-    seen = lab.evaluate("window.colearnStatusSeen")
-    # the status changes as soon as Reset is pressed, before the round under way ends, never to a round
-    assert seen[0].startswith("Resetting") and seen[-1].startswith("Start:"), seen
-    assert not any(text.startswith("Round") for text in seen), seen
+    seen = lab.evaluate("window.colearnSeen")
+    reset = next(i for i, shown in enumerate(seen) if shown["status"].startswith("Resetting"))
+    old_plots = {shown["plot"] for shown in seen[:reset]} - {None}  # the plot may go just before the status
+    assert old_plots, seen[:reset]
+    # the status and the plot change as soon as Reset is pressed, before the round under way ends
+    assert seen[reset]["plot"] is None, "no plot beside 'Resetting'"
+    assert not any(shown["status"].startswith("Round") for shown in seen[reset:]), seen
+    assert not any(shown["plot"] in old_plots for shown in seen[reset:]), "the old plot never comes back"
+    assert seen[-1]["status"].startswith("Start:") and seen[-1]["plot"] is not None, seen[-1]
     assert lab.locator(".colearn-votes caption").last.inner_text().endswith("no vote")

@@ -321,10 +321,27 @@ def test_dashboard_reset_says_so_at_once_and_never_shows_the_old_round_again():
     while len(board.results.data) < 3 and time.monotonic() < deadline:  # some rounds done
         time.sleep(0.01)
     shown.clear()
+    events = []  # the plot hidden or shown, a picture of so many results, the status line: in order
+    board.plot.layout.observe(lambda change: events.append(change["new"]), "visibility")
+    board.plot.observe(lambda change: events.append(f"picture of {len(board.results.data)}"), "value")
     board.reset()
     assert shown[0].startswith("Resetting"), shown
     assert shown[-1].startswith("Start:") and not any(s.startswith("Round") for s in shown), shown
     assert len(board.results.data) == 1 and not board.running
+    assert events == ["hidden", "picture of 1", "visible"], "the old plot goes at once; the start's comes"
+
+
+def test_dashboard_draws_its_plot_at_the_size_shown_with_the_legends_inside():
+    board = Dashboard(make_learners(), score_name="accuracy")
+    assert board.step() and board.wait(timeout=30)
+    png = bytes(board.plot.value)
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG header
+    assert (width, height) == (612, 432) and board.plot.layout.max_width == "612px", "never scaled up"
+    for axes in board.live.figure.axes:
+        box = axes.get_legend().get_window_extent()  # in the pixels of the last frame drawn
+        assert 0 <= box.x0 and box.x1 <= width and 0 <= box.y0 and box.y1 <= height, (axes, box)
+    with pytest.raises(ValueError, match="too small for the labels"):
+        LivePlot(figsize=(4, 3))
 
 
 def test_dashboard_rejects_bad_input():

@@ -15,7 +15,8 @@ from .live import LivePlot
 
 log = logging.getLogger(__name__)
 VOTE_WORDS = {True: "&#10004; yes", False: "&#10008; no", None: "&ndash;"}
-CELL_STYLE = "padding:2px 10px;text-align:right;white-space:nowrap"
+CELL_STYLE = "padding:1px 8px;text-align:right;white-space:nowrap"
+PLOT_SIZE = (8.5, 6.0)  # inches at 72 dpi: 612 x 432 px, drawn at the size the panel shows it
 
 
 def status_line(results: Results, score_name: str = "score") -> str:
@@ -41,7 +42,8 @@ def votes_table(result: Result) -> str:
                                _fmt(vs), _fmt(ts)]) + "</tr>"
         for i, (vs, ts) in enumerate(zip(result.vote_scores, result.test_scores, strict=False)))
     head = _cells("th", ["learner", "vote", "vote score", "test score"])
-    return (f"<table class='colearn-votes'><caption style='text-align:left;white-space:normal'>{caption}"
+    return (f"<table class='colearn-votes' style='line-height:1.5'>"
+            f"<caption style='text-align:left;white-space:normal'>{caption}"
             f"</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -51,7 +53,8 @@ class Dashboard:
     Rounds run in a background thread, so the panel stays responsive: Pause stops after the current
     round, a new threshold applies from the next round, Reset restores the equal starting weights.
     The status line, the vote table and the plot always show the same round (the plot is throttled,
-    and the text waits for it). The panel wraps: beside the plot on a wide page, above it on a narrow one.
+    and the text waits for it). Buttons and sliders in a row, the status line, then the plot with the
+    table beside it (under it on a narrow page): on a laptop screen Step and the plot are seen together.
 
     >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> board = Dashboard(make_mnist_learners(n_learners=2), score_name="accuracy")
@@ -70,9 +73,11 @@ class Dashboard:
         self.start_weights = [learner.mli_get_current_weights() for learner in self.learners]
         self.error: BaseException | None = None
         self._stop, self._resetting = threading.Event(), threading.Event()
+        self._showing = threading.Lock()  # a frame with its status and table, or Reset clearing them
         self._worker: threading.Thread | None = None
         self._build_widgets(vote_threshold, n_rounds, max_rounds)
-        self.live = LivePlot(score_name, max_share=max_plot_share, on_frame=self._show_frame)
+        self.live = LivePlot(score_name, max_share=max_plot_share, figsize=PLOT_SIZE,
+                             on_frame=self._show_frame)
         self._refresh(force_plot=True)
 
     def __repr__(self) -> str:
@@ -84,8 +89,8 @@ class Dashboard:
 
         self.run_button, self.step_button, self.pause_button, self.reset_button = (
             widgets.Button(description=name, icon=icon, tooltip=tip,
-                           layout=widgets.Layout(width="auto", min_width="88px", flex="0 0 auto"))
-            for name, icon, tip in (("Run", "play", "run the number of rounds set below"),
+                           layout=widgets.Layout(width="auto", min_width="76px", flex="0 0 auto"))
+            for name, icon, tip in (("Run", "play", "run the number of rounds set on the slider"),
                                     ("Step", "step-forward", "run one round"),
                                     ("Pause", "pause", "stop after the current round"),
                                     ("Reset", "undo", "equal starting weights, no results")))
@@ -95,25 +100,33 @@ class Dashboard:
             button.on_click(lambda _button, action=action: action())
         self.threshold_slider, self.rounds_slider = self._sliders(widgets, vote_threshold, n_rounds,
                                                                   max_rounds)
-        self.status = widgets.HTML(layout=widgets.Layout(width="100%")).add_class("colearn-status")
-        self.table = widgets.HTML(layout=widgets.Layout(width="100%")).add_class("colearn-table")
-        self.plot = (widgets.Image(format="png", layout=widgets.Layout(width="720px", max_width="100%",
-                                                                       height="auto", flex="0 1 auto"))
+        self.status = widgets.HTML().add_class("colearn-status")
+        self.table = widgets.HTML(layout=widgets.Layout(flex="0 0 auto")).add_class("colearn-table")
+        self.plot = (widgets.Image(format="png", layout=widgets.Layout(
+            flex="1 1 420px", min_width="320px", max_width=f"{72 * PLOT_SIZE[0]:.0f}px", height="auto",
+            margin="0 12px 0 0"))
                      .add_class("colearn-plot"))
-        buttons = widgets.HBox([self.run_button, self.step_button, self.pause_button, self.reset_button],
-                               layout=widgets.Layout(flex_flow="row wrap"))
-        controls = widgets.VBox(layout=widgets.Layout(width="440px", min_width="360px", max_width="100%",
-                                                      flex="0 1 auto", margin="0 12px 8px 0"), children=[
-            buttons, self.threshold_slider, self.rounds_slider, self.status, self.table])
-        self.widget = widgets.Box([controls, self.plot], layout=widgets.Layout(
-            display="flex", flex_flow="row wrap", align_items="flex-start", width="100%"))
-        self.widget.add_class("colearn-dashboard")
+        self.widget = self._arrange(widgets)
         self._set_running(False)
+
+    def _arrange(self, widgets: Any) -> Any:
+        """Buttons and sliders in a row, the status line under them, then the plot with the vote table beside.
+
+        Rows wrap on a narrow page: the table goes under the plot, never the plot under the table.
+        """
+        row = {"display": "flex", "flex_flow": "row wrap", "width": "100%"}
+        controls = widgets.Box([self.run_button, self.step_button, self.pause_button, self.reset_button,
+                                self.threshold_slider, self.rounds_slider],
+                               layout=widgets.Layout(**row, align_items="center"))
+        pictures = widgets.Box([self.plot, self.table],
+                               layout=widgets.Layout(**row, align_items="flex-start"))
+        return widgets.VBox([controls, self.status, pictures],
+                            layout=widgets.Layout(width="100%")).add_class("colearn-dashboard")
 
     @staticmethod
     def _sliders(widgets: Any, vote_threshold: float, n_rounds: int, max_rounds: int) -> tuple:
-        """The threshold and rounds sliders: full labels, values always shown, as wide as the panel."""
-        layout = {"width": "100%", "min_width": "340px"}
+        """The threshold and rounds sliders: full labels, values always shown, side by side if room."""
+        layout = {"flex": "1 1 300px", "min_width": "300px", "max_width": "360px"}
         style = {"description_width": "initial"}
         threshold = widgets.FloatSlider(value=vote_threshold, min=0, max=1, step=0.05, readout_format=".2f",
                                         description="vote threshold", style=style,
@@ -151,13 +164,16 @@ class Dashboard:
     def reset(self) -> None:
         """Pause, then give every learner the equal starting weights and start the results again.
 
-        The status says so at once; a round under way is finished first, and not shown.
+        The status says so and the plot is hidden at once; a round under way is finished first, and not
+        shown; the plot comes back with the start's picture.
         """
-        self._resetting.set()
-        self.pause()
-        self.status.value = "Resetting: equal starting weights" + (
-            " once the current round ends" if self.running else "")
-        self.table.value = ""
+        with self._showing:  # after a frame being shown, so that nothing of the old round comes back
+            self._resetting.set()
+            self.pause()
+            self.plot.layout.visibility = "hidden"
+            self.status.value = "Resetting: equal starting weights" + (
+                " once the current round ends" if self.running else "")
+            self.table.value = ""
         try:
             self.wait()
             for learner, weights in zip(self.learners, self.start_weights, strict=True):
@@ -197,14 +213,16 @@ class Dashboard:
 
     def _refresh(self, force_plot: bool = False) -> None:
         """Draw the plot unless throttled; the status and the table change with it, so all show one round."""
-        if self._resetting.is_set():
-            return
-        if self.live.update(self.results, force=force_plot):
-            self.status.value = html.escape(status_line(self.results, self.score_name))
-            self.table.value = votes_table(self.results.data[-1])
+        with self._showing:
+            if self._resetting.is_set():
+                return
+            if self.live.update(self.results, force=force_plot):
+                self.status.value = html.escape(status_line(self.results, self.score_name))
+                self.table.value = votes_table(self.results.data[-1])
 
     def _show_frame(self, frame: bytes) -> None:
         self.plot.value = frame
+        self.plot.layout.visibility = "visible"
 
     def _set_running(self, running: bool) -> None:
         self.run_button.disabled = self.step_button.disabled = running
