@@ -8,8 +8,7 @@ importing only the ones before it:
 - ``pytorch``: ``PytorchLearner``, loaders and splitting, metrics, privacy, attacks, checkpoints, seeding;
 - ``tutorial``: the MNIST digits, the tutorial's Net and learners, the baseline, the fair comparison;
 - ``viz``: static and live plots, the dashboard, where figures are shown;
-- ``flower`` (beside them, optional): the same round on Flower; ``compat``: colearn's own signatures;
-  ``runtime``: after a notebook's first cell installs packages, whether the kernel must restart.
+- ``flower`` (beside them, optional): the same round on Flower; ``compat``: colearn's own signatures.
 """
 from __future__ import annotations
 
@@ -46,6 +45,7 @@ _MODULES: dict[str, list[str]] = {
     "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES", "tutorial_learner"],
     "tutorial.exercises": ["check_exercise"],
     "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],
+    "viz.restart": ["check_imported_versions", "installed_versions", "RestartNeeded"],
     "viz.plots": ["plot_curves", "plot_label_histograms", "plot_comparison"],
     "viz.partitions": ["plot_label_mix", "plot_label_mixes"],
     "viz.diagrams": ["draw_round"],
@@ -53,7 +53,6 @@ _MODULES: dict[str, list[str]] = {
     "viz.dashboard": ["Dashboard"],
     "viz.projector": ["Projector"],
     "compat": ["plot_results", "plot_votes", "ColearnPlot", "datasets"],
-    "runtime": ["check_imported_versions", "installed_versions", "RestartNeeded"],
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -3,7 +3,8 @@
 A running Python keeps the modules it has imported. When pip then installs another version of one of them
 (on Colab: installing Flower moves ``packaging``, which the kernel had imported), the old modules and the
 new files mix, and a later import fails with an ``ImportError`` far from its cause. The first cell records
-the versions before installing and calls ``check_imported_versions`` after; standard library only.
+the versions before installing and calls ``check_imported_versions`` after. Standard library only, so that
+it runs whatever pip changed.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def check_imported_versions(before: Iterable[tuple[str | None, str]]) -> None:
     >>> import matplotlib  # a package this Python has imported, recorded at another version:
     >>> check_imported_versions([("matplotlib", "0.1")])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    colearn_nb.runtime.RestartNeeded: Restart the runtime ...: installing changed matplotlib 0.1 -> ...
+    colearn_nb.viz.restart.RestartNeeded: Restart the runtime ...: installing changed matplotlib 0.1 -> ...
     """
     changes = changed_imports(before)
     if changes:
