@@ -144,6 +144,21 @@ def test_the_script_examples_hold():
     assert result.attempted >= 8 and result.failed == 0
 
 
+def test_the_newest_releases_job_installs_every_requirement_without_its_pin():
+    spec = importlib.util.spec_from_file_location("newest", ROOT / ".ci" / "newest_requirements.py")
+    assert spec is not None and spec.loader is not None
+    newest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(newest)
+    assert doctest.testmod(newest).failed == 0
+    requirement = pytest.importorskip("packaging.requirements").Requirement
+    pinned = [requirement(line.split("#")[0]) for name in ("requirements.txt", "requirements-dev.txt")
+              for line in (ROOT / name).read_text().splitlines() if line.split("#")[0].strip()
+              and not line.startswith("-r")]
+    unpinned = [requirement(line) for line in newest.packages(ROOT / "requirements-dev.txt")]
+    assert [(r.name, r.extras) for r in unpinned] == [(r.name, r.extras) for r in pinned]
+    assert all(not r.specifier and r.url is None for r in unpinned), unpinned
+
+
 def dev_packages_without_the_kit(target: Path) -> Path:
     """A folder of links to this Python's installed packages, leaving out colearn_nb and every .pth file."""
     target.mkdir()
