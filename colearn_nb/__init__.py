@@ -46,6 +46,7 @@ _MODULES: dict[str, list[str]] = {
     "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES", "tutorial_learner"],
     "tutorial.exercises": ["check_exercise"],
     "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],
+    "viz.restart": ["check_imported_versions", "installed_versions", "RestartNeeded"],
     "viz.plots": ["plot_curves", "plot_label_histograms", "plot_comparison"],
     "viz.partitions": ["plot_label_mix", "plot_label_mixes"],
     "viz.membership": ["plot_privacy_curve"],

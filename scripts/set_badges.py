@@ -7,7 +7,8 @@ script writes them into:
 - each notebook's first markdown cell: a badge line under the title (Colab and Binder; Voila for
   ``07_dashboard``);
 - each notebook's first code cell: a ``try``/``except`` that installs the kit from the repository when
-  ``import colearn_nb`` fails (on Colab), or from ``$COLEARN_NB_INSTALL_SOURCE`` when that is set.
+  ``import colearn_nb`` fails (on Colab), or from ``$COLEARN_NB_INSTALL_SOURCE`` when that is set, and then
+  stops with one line asking for a restart when pip changed a package the kernel had already imported.
 
 Usage::
 
@@ -142,10 +143,14 @@ def install_block(repository: str, ref: str, notebook: str) -> str:
     return ("try:\n"
             "    import colearn_nb\n"
             "except ImportError:  # the kit is not installed (on Colab): install it from its repository\n"
+            "    import importlib.metadata\n"
             "    import os\n"
+            "    before = [(found.metadata['Name'], found.version)\n"
+            "              for found in importlib.metadata.distributions()]  # versions before installing\n"
             f'    source = os.environ.get("COLEARN_NB_INSTALL_SOURCE", "{install_url(repository, ref)}")\n'
             f'    %pip install -q "colearn_nb{extras} @ {{source}}"{packages}\n'
-            "    import colearn_nb\n")
+            "    import colearn_nb\n"
+            "    colearn_nb.check_imported_versions(before)  # says to restart if pip changed one in use\n")
 
 
 def without_install_block(code: str) -> str:

@@ -1,8 +1,10 @@
 """Where workshops run: every badge and install line comes from one repository path, and notebook 00 run
-by a Python without the kit (as on Colab) installs the kit with its own first cell, then runs."""
+by a Python without the kit (as on Colab) installs the kit with its own first cell, then runs; notebook 12's
+first cell, where installing moves a package the kernel had imported, says in one line to restart."""
 from __future__ import annotations
 
 import doctest
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -10,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,7 @@ import nbclient, nbformat
 path = Path(sys.argv[1])
 notebook = nbformat.read(path, as_version=4)
 client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                 allow_errors="--allow-errors" in sys.argv,
                                  resources={"metadata": {"path": str(path.parent)}})
 try:
     client.execute()
@@ -140,6 +144,21 @@ def test_the_script_examples_hold():
     assert result.attempted >= 8 and result.failed == 0
 
 
+def test_the_newest_releases_job_installs_every_requirement_without_its_pin():
+    spec = importlib.util.spec_from_file_location("newest", ROOT / ".ci" / "newest_requirements.py")
+    assert spec is not None and spec.loader is not None
+    newest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(newest)
+    assert doctest.testmod(newest).failed == 0
+    requirement = pytest.importorskip("packaging.requirements").Requirement
+    pinned = [requirement(line.split("#")[0]) for name in ("requirements.txt", "requirements-dev.txt")
+              for line in (ROOT / name).read_text().splitlines() if line.split("#")[0].strip()
+              and not line.startswith("-r")]
+    unpinned = [requirement(line) for line in newest.packages(ROOT / "requirements-dev.txt")]
+    assert [(r.name, r.extras) for r in unpinned] == [(r.name, r.extras) for r in pinned]
+    assert all(not r.specifier and r.url is None for r in unpinned), unpinned
+
+
 def dev_packages_without_the_kit(target: Path) -> Path:
     """A folder of links to this Python's installed packages, leaving out colearn_nb and every .pth file."""
     target.mkdir()
@@ -224,3 +243,97 @@ def test_notebook_00_installs_the_kit_with_its_first_cell_where_it_is_missing(tm
     assert (site / "colearn_nb" / "tutorial" / "mnist_5k.npz").is_file(), "the digits are package data"
     installed = json.loads(next(site.glob("colearn_nb-*.dist-info/direct_url.json")).read_text())
     assert installed["url"] == source.as_uri() and "editable" not in installed.get("dir_info", {})
+
+
+def older_packaging(site: Path) -> str:
+    """Put the release of ``packaging`` that pip carries (older than the one installed) into ``site``."""
+    from pip._vendor import packaging as carried
+
+    version = carried.__version__
+    shutil.copytree(Path(carried.__file__).parent, site / "packaging",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    info = site / f"packaging-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: packaging\nVersion: {version}\n")
+    files = [*(path.relative_to(site).as_posix() for path in (site / "packaging").rglob("*.py")),
+             f"{info.name}/METADATA", f"{info.name}/RECORD"]
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in files))  # so that pip can replace it
+    return version
+
+
+def wheel_of_installed(name: str, target: Path) -> Path:
+    """A wheel of the installed distribution ``name``, zipped from its files: what pip finds with no index."""
+    found = importlib.metadata.distribution(name)
+    target.mkdir(exist_ok=True)
+    wheel = target / f"{name}-{found.version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for file in found.files or []:
+            if "__pycache__" not in file.parts and not file.as_posix().startswith(".."):
+                archive.write(file.locate(), file.as_posix())
+    return wheel
+
+
+def kit_wheel(source: Path, target: Path) -> Path:
+    """The kit built as a wheel into ``target`` (built here: the fresh Python's setuptools would find an
+    old ``packaging`` first)."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(target), str(source)], check=True, capture_output=True, timeout=300)
+    return next(target.glob("colearn_nb-*.whl"))
+
+
+def notebook_of(cells: list[str], path: Path) -> Path:
+    """A notebook at ``path`` with these code cells."""
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": []}
+    content = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    content["cells"] = [{**cell, "source": source} for source in cells]
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(content), encoding="utf-8")
+    return path
+
+
+def run_cells(python: Path, cells: list[str], path: Path, env: dict[str, str]) -> list[dict]:
+    """Run ``cells`` in a fresh kernel of ``python``, errors kept as outputs; the executed code cells."""
+    notebook = notebook_of(cells, path)
+    run = subprocess.run([str(python), "-c", RUNNER, str(notebook), "--allow-errors"], cwd=notebook.parent,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+
+
+def offline_pip(source: Path, find_links: Path) -> dict[str, str]:
+    """The environment for a fresh kernel whose pip installs the kit from ``source``, offline."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")}
+    env.update(COLEARN_NB_INSTALL_SOURCE=source.as_uri(), PIP_NO_INDEX="1", PYTHONNOUSERSITE="1",
+               PIP_NO_BUILD_ISOLATION="0", PIP_FIND_LINKS=str(find_links), PIP_DISABLE_PIP_VERSION_CHECK="1",
+               JUPYTER_PREFER_ENV_PATH="1", COLEARN_NB_OFFLINE="1")
+    return env
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nbclient") is None, reason="nbclient is not installed")
+@pytest.mark.skipif(importlib.util.find_spec("setuptools") is None,  # pip install setuptools
+                    reason="setuptools is not installed: the fresh environment builds the kit with it")
+@pytest.mark.skipif(importlib.util.find_spec("flwr") is None, reason="Flower is not installed")
+def test_notebook_12_says_to_restart_when_installing_moves_a_package_the_kernel_imported(tmp_path):
+    python, site = fresh_python(tmp_path)
+    old = older_packaging(site)
+    new = importlib.metadata.version("packaging")
+    if old == new:
+        pytest.skip(f"pip carries packaging {old}, the installed release: nothing older to start from")
+    wheels = wheel_of_installed("packaging", tmp_path / "wheels").parent  # the installed release, newer
+    env = offline_pip(kit_wheel(source_as_cloned(tmp_path / "source"), wheels), wheels)
+    first = first_cells(ROOT / "notebooks" / "12_many_machines.ipynb")[1]
+    imported = ("import packaging.version\n"
+                "print('packaging', packaging.version.__file__, packaging.__version__)")
+    before, cell = run_cells(python, [imported, first], tmp_path / "run" / "before.ipynb", env)
+    assert printed(before).split() == ["packaging", str(site / "packaging" / "version.py"), old], before
+    *pip_said, error = cell["outputs"]  # pip: "Note: you may need to restart the kernel ..."; then the line
+    assert [output["output_type"] for output in pip_said] == ["stream"] * len(pip_said), pip_said
+    assert error["output_type"] == "error", cell["outputs"]
+    assert error["ename"] == "RestartNeeded" and error["traceback"] == [error["evalue"]], error
+    assert error["evalue"].startswith("Restart the runtime (Colab: Runtime > Restart session; ")
+    assert f"installing changed packaging {old} -> {new}, already imported" in error["evalue"]
+    after = "import packaging\nprint('packaging', packaging.__version__, 'flwr', flwr.__version__)"
+    cell, versions = run_cells(python, [first, after], tmp_path / "run" / "after.ipynb", env)  # restarted
+    assert not [output for output in cell["outputs"] if output["output_type"] == "error"], cell["outputs"]
+    assert printed(versions).split() == ["packaging", new, "flwr", importlib.metadata.version("flwr")]
