@@ -360,7 +360,7 @@ def format_budget(training_summary: Any) -> str | None:
     line = (f"privacy: epsilon {budget['consumed_epsilon']:.3g} of {budget['target_epsilon']:.3g} spent "
             f"(delta {budget['target_delta']:.3g})")
     if training_summary.get("error_code") == DP_BUDGET_EXCEEDED:
-        line += f"; {DP_BUDGET_EXCEEDED}: proposed its current weights unchanged"
+        line += f"; {DP_BUDGET_EXCEEDED}: did not train"
     return line
 
 
