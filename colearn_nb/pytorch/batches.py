@@ -103,7 +103,7 @@ def call_model(model: Callable, inputs: Any) -> Any:
 def first_batch(loader: Iterable) -> Any:
     """The first batch of ``loader``, read without changing torch's random state or the loader's generators.
 
-    Raises ``StopIteration`` when it yields nothing and ``TypeError`` when it can be read only once.
+    Raises ``StopIteration`` when it yields nothing and ``ValueError`` when it can be read only once.
     """
     generators = loader_generators(loader)
     states = [generator.get_state() for generator in generators]
@@ -115,7 +115,7 @@ def first_batch(loader: Iterable) -> Any:
         for generator, state in zip(generators, states, strict=True):
             generator.set_state(state)
     if iterator is loader:
-        raise TypeError("it is an iterator, which can be read only once; expected a DataLoader or another "
+        raise ValueError("it is an iterator, which can be read only once; expected a DataLoader or another "
                         "iterable read anew each time")
     return batch
 
@@ -167,14 +167,9 @@ class BatchReading:
     @torch.no_grad()
     def check(self, name: str, loader: Iterable, model: torch.nn.Module, criterion: Callable) -> None:
         """Run ``loader``'s first batch (put back) through the model and ``criterion``; raise naming it."""
-        try:
-            batch = first_batch(loader)
-        except StopIteration:
-            raise ValueError(f"{name}: yielded no batches; give this learner some data") from None
-        except TypeError as exc:
-            raise ValueError(f"{name}: {exc}") from exc
+        batch = _named(name, "reading ", lambda: first_batch(loader), "")
         custom = self.inputs_targets is not split_batch  # the kit's own errors describe the batch
-        inputs, targets = _named(name, "reading ", lambda: self.split(batch),
+        inputs, targets = _named(name, "splitting ", lambda: self.split(batch),
                                  f"the first batch is {describe(batch)}" if custom else "")
         was_training = model.training
         model.eval()
@@ -197,6 +192,8 @@ def _named(name: str, doing: str, action: Callable[[], Any], context: str) -> An
     """``action()``, or a ``ValueError`` naming the loader, what failed and ``context``."""
     try:
         return action()
+    except StopIteration:
+        raise ValueError(f"{name}: yielded no batches; give this learner some data") from None
     except Exception as exc:
         kind = "" if isinstance(exc, ValueError) else f"{type(exc).__name__}: "
         raise ValueError(f"{name}: {doing}the first batch: {kind}{exc}{f' ({context})' if context else ''}") \
