@@ -22,12 +22,12 @@ from colearn_nb import (
 )
 
 
-def loaders(kind: str | None, seed: int = 0, shuffle: bool = True, generator=None):
+def loaders(kind: str | None, seed: int = 0, shuffle: bool = True, generator=None, workers: int = 0):
     """Train, vote and test DataLoaders over ``kind`` samples (None: plain ``(x, y)``)."""
     data = classification_data(seed)
     parts = [torch.utils.data.Subset(data, range(a, b)) for a, b in ((0, 96), (96, 120), (120, 144))]
     parts = [Samples(part, kind) if kind else part for part in parts]
-    return (DataLoader(parts[0], batch_size=8, shuffle=shuffle, generator=generator),
+    return (DataLoader(parts[0], batch_size=8, shuffle=shuffle, generator=generator, num_workers=workers),
             DataLoader(parts[1], batch_size=8), DataLoader(parts[2], batch_size=8))
 
 
@@ -99,12 +99,14 @@ def trained_batches(learner_: PytorchLearner) -> list[torch.Tensor]:
     return seen
 
 
-@pytest.mark.parametrize("own_generator", [True, False], ids=["own generator", "global generator"])
-def test_reading_the_first_batches_changes_neither_the_training_stream_nor_torchs_random_state(own_generator):
+@pytest.mark.parametrize(("own_generator", "workers"), [(True, 0), (False, 0), (True, 2)],
+                         ids=["own generator", "global generator", "two workers"])
+def test_reading_the_first_batches_changes_neither_the_training_stream_nor_torchs_random_state(own_generator,
+                                                                                                workers):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.3), nn.Linear(8, 3))
     generator = torch.Generator().manual_seed(5) if own_generator else None
-    train, vote, test = loaders(None, generator=generator)
+    train, vote, test = loaders(None, generator=generator, workers=workers)
     vote, test = (TensorLoader(*dataset_tensors(loader.dataset), batch_size=8) for loader in (vote, test))
     state = torch.get_rng_state()  # a DataLoader draws a seed from it whenever read: only train is one
     built = learner(model, train, vote, test, seed=11)

@@ -8,9 +8,10 @@ criteria receive that tensor. The defaults (``split_batch``, ``read_logits``) re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard, cast
 
 import torch
+from torch.utils.data import DataLoader, IterableDataset
 
 LABEL_KEYS = ("label", "labels", "target", "targets", "y")
 HINT = "pass inputs_targets=lambda batch: (inputs, targets) to the learner"
@@ -109,6 +110,10 @@ def first_batch(loader: Iterable) -> Any:
     states = [generator.get_state() for generator in generators]
     try:
         with torch.random.fork_rng(devices=[]):
+            if _has_workers(loader):  # read here: starting worker processes for one batch takes long
+                indices = next(iter(cast(Iterable, loader.batch_sampler)))
+                many = getattr(loader.dataset, "__getitems__", None)
+                return loader.collate_fn(many(indices) if many else [loader.dataset[i] for i in indices])
             iterator = iter(loader)
             batch = next(iterator)
     finally:
@@ -116,8 +121,14 @@ def first_batch(loader: Iterable) -> Any:
             generator.set_state(state)
     if iterator is loader:
         raise ValueError("it is an iterator, which can be read only once; expected a DataLoader or another "
-                        "iterable read anew each time")
+                         "iterable read anew each time")
     return batch
+
+
+def _has_workers(loader: Any) -> TypeGuard[DataLoader]:
+    """Whether ``loader`` is a ``DataLoader`` batching a map-style dataset in worker processes."""
+    return (isinstance(loader, DataLoader) and loader.num_workers > 0 and loader.batch_sampler is not None
+            and not isinstance(loader.dataset, IterableDataset))
 
 
 def loader_generators(loader: Any) -> list[torch.Generator]:

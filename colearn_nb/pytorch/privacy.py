@@ -121,7 +121,7 @@ def training_tensors(train_loader: Any) -> tuple[list[torch.Tensor], Callable[[l
         flat = isinstance(samples, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in samples)
         tensors, rebuild = (list(samples), tuple) if flat else flatten(samples)
         TensorDataset(*tensors)  # one entry per sample in every tensor
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, TypeError, AssertionError) as exc:
         raise ValueError(f"train_loader: differential privacy resamples the samples' tensors, one entry per "
                          f"sample, but {exc}; give batches of tensors only (drop other fields)") from exc
     return tensors, rebuild, train_loader.batch_size
