@@ -50,7 +50,7 @@ def split_batch(batch: Any) -> tuple[Any, Any]:
     if isinstance(batch, Mapping):
         keys = [key for key in LABEL_KEYS if key in batch]
         if len(keys) != 1:
-            found = "none" if not keys else f"several ({', '.join(keys)})"
+            found = "none" if not keys else f"more than one ({', '.join(keys)})"
             raise ValueError(f"the batch is {describe(batch)}; {found} of {', '.join(LABEL_KEYS)} names the "
                              f"targets: {HINT}")
         return {key: value for key, value in batch.items() if key != keys[0]}, batch[keys[0]]
