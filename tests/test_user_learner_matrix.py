@@ -2,7 +2,7 @@
 
 Rounds and ``run_rounds``, a Dashboard step, checkpoint and resume in a new process, Flower's
 ClientApp and ServerApp against the in-process run, attacks, ``on_error="abstain"``, DP and the
-fair comparison. Tiny models and data: the matrix takes well under three minutes.
+fair comparison. Tiny models and data: the matrix takes well under two minutes.
 """
 from __future__ import annotations
 
