@@ -26,6 +26,7 @@ _MODULES: dict[str, list[str]] = {
     "protocol.results": ["Result", "Results", "print_results", "format_budget"],
     "protocol.checks": ["check_int", "check_number"],
     "pytorch.learner": ["PytorchLearner"],
+    "pytorch.batches": ["split_batch", "read_logits"],
     "pytorch.loaders": ["TensorLoader", "dataset_tensors"],
     "pytorch.splitting": ["prepare_data_split_list", "split_dataset", "learner_loaders", "LearnerLoaders",
                           "split_sizes", "format_split_table", "label_counts", "label_mix"],

@@ -335,11 +335,13 @@ def test_dataloaders_over_an_iterable_dataset_train_vote_and_test():
     assert all(math.isfinite(score) for score in results.data[-1].test_scores)
 
 
-def test_an_empty_stream_is_refused_when_used():
+def test_an_empty_stream_is_refused_when_the_learner_is_built_naming_the_loader():
     model, empty = Net(), DataLoader(Stream(torch.zeros(0, 4), torch.zeros(0)), batch_size=8)
-    with pytest.raises(ValueError, match="vote_loader: yielded no batches"):
-        PytorchLearner(model, torch.optim.SGD(model.parameters(), lr=0.1), empty, empty,
-                       criterion=nn.CrossEntropyLoss())
+    full = DataLoader(Stream(torch.zeros(8, 4), torch.zeros(8, dtype=torch.long)), batch_size=8)
+    for train, vote, named in ((empty, full, "train_loader"), (full, empty, "vote_loader")):
+        with pytest.raises(ValueError, match=f"{named}: yielded no batches"):
+            PytorchLearner(model, torch.optim.SGD(model.parameters(), lr=0.1), train, vote,
+                           criterion=nn.CrossEntropyLoss())
 
 
 # -- accept leaves the learner unchanged when it fails ---------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset, random_split
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, random_split
 
 from colearn_nb import DiffPrivConfig, MachineLearningInterface, ProposedWeights, PytorchLearner, Weights
 
@@ -71,6 +71,60 @@ class LabelOrder(MLP):
         return super().forward(x)[:, self.order]
 
 
+class Output:
+    """What a Hugging Face model returns: an object with ``.logits`` (and more)."""
+
+    def __init__(self, logits, hidden):
+        self.logits, self.hidden_states = logits, hidden
+
+
+class DictInputs(MLP):
+    """Keyword inputs, as from a dict batch; returns a dict with logits, or an object with ``.logits``."""
+
+    def __init__(self, as_object=False):
+        super().__init__()
+        self.as_object = as_object
+
+    def forward(self, features):
+        hidden = torch.relu(self.hidden(features))
+        return Output(self.out(hidden), hidden) if self.as_object else {"logits": self.out(hidden)}
+
+
+class TwoInputs(nn.Module):
+    """Two inputs, ``model(first, second)``; returns a tuple ``(logits, hidden)`` when asked to."""
+
+    def __init__(self, as_tuple=False):
+        super().__init__()
+        self.first, self.second, self.out = nn.Linear(2, 8), nn.Linear(2, 8), nn.Linear(8, 3)
+        self.as_tuple = as_tuple
+
+    def forward(self, first, second):
+        hidden = torch.relu(self.first(first) + self.second(second))
+        return (self.out(hidden), hidden) if self.as_tuple else self.out(hidden)
+
+
+class Samples(Dataset):
+    """A dataset's ``(x, y)`` samples as users bring them: ``dict`` (Hugging Face ``datasets``), ``multi``
+    (``(x1, x2, y)``) or ``nested`` (``((x1, x2), y)``)."""
+
+    def __init__(self, dataset, kind):
+        self.dataset, self.kind = dataset, kind
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return as_sample(*self.dataset[index], self.kind)
+
+
+def as_sample(x, y, kind):
+    """``(x, y)`` as a sample (or a batch) of ``kind``."""
+    if kind == "dict":
+        return {"features": x, "label": y}
+    first, second = x[..., :2], x[..., 2:]
+    return (first, second, y) if kind == "multi" else ((first, second), y)
+
+
 class Stream(IterableDataset):
     def __init__(self, dataset):
         self.dataset = dataset
@@ -115,12 +169,13 @@ def torch_learner(train_loader, vote_loader, test_loader=None, make_model: Calla
                           if diff_priv else None), **extra)
 
 
-def torch_learners(workers=0, drop_last=False, stream=False, **spec) -> list[PytorchLearner]:
+def torch_learners(workers=0, drop_last=False, stream=False, samples=None, **spec) -> list[PytorchLearner]:
     """The colearn tutorial's way: random_split, DataLoaders without generator=, own model and optimizer."""
     data = regression_data() if spec.get("regression") else classification_data()
     learners = []
     for part in random_split(data, [1 / N_LEARNERS] * N_LEARNERS):
-        train, vote, test = random_split(part, [0.5, 0.25, 0.25])
+        train, vote, test = (Samples(each, samples) if samples else each
+                             for each in random_split(part, [0.5, 0.25, 0.25]))
         train_loader = DataLoader(Stream(train) if stream else train, batch_size=8, shuffle=not stream,
                                   num_workers=workers, drop_last=drop_last)
         learners.append(torch_learner(train_loader, DataLoader(vote, batch_size=8),
@@ -225,6 +280,9 @@ SPECS: dict[str, dict] = {  # torch configurations: torch_learners' arguments
     "scheduler_param_groups": {"optimizer": "sgd", "scheduler": True, "groups": True},
     "two_workers_drop_last": {"make_model": Dropout, "workers": 2, "drop_last": True},
     "streaming_dataset": {"stream": True},
+    "dict_batches_logits_object": {"make_model": lambda: DictInputs(as_object=True), "samples": "dict"},
+    "two_inputs_x1_x2_y": {"make_model": TwoInputs, "samples": "multi", "optimizer": "adamw"},
+    "nested_inputs_tuple_output": {"make_model": lambda: TwoInputs(as_tuple=True), "samples": "nested"},
 }
 CONFIGS: dict[str, Callable[[], list]] = {
     **{name: (lambda spec=spec: torch_learners(**spec)) for name, spec in SPECS.items()},

@@ -17,13 +17,14 @@ Taught in notebook 09.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from ..protocol.checks import check_int, check_number
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
+from .batches import BatchReading, SplitBatch, describe, first_batch
 
 
 class BadActor(MachineLearningInterface):
@@ -187,10 +188,10 @@ class SignFlipProposer(BadActor):
 
 
 class FlippedLabels:
-    """A loader whose labels are mirrored: ``label -> n_classes - 1 - label``."""
+    """A loader whose labels are mirrored: ``label -> n_classes - 1 - label``; batches read by ``reading``."""
 
-    def __init__(self, loader: Any, n_classes: int):
-        self.loader, self.n_classes = loader, n_classes
+    def __init__(self, loader: Any, n_classes: int, reading: BatchReading | None = None):
+        self.loader, self.n_classes, self.reading = loader, n_classes, reading or BatchReading()
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -200,9 +201,10 @@ class FlippedLabels:
             raise AttributeError(name)
         return getattr(self.loader, name)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for inputs, labels in self.loader:
-            yield inputs, self.n_classes - 1 - labels
+    def __iter__(self) -> Iterator[SplitBatch]:
+        for batch in self.loader:
+            inputs, labels = self.reading.split(batch)
+            yield SplitBatch(inputs, self.n_classes - 1 - labels)
 
 
 class TrainsOnOtherData(BadActor):
@@ -216,6 +218,8 @@ class TrainsOnOtherData(BadActor):
         if not hasattr(learner, "train_loader"):
             raise ValueError(f"learner: got {type(learner).__name__}, which has no train_loader to poison; "
                              "wrap a PytorchLearner")
+        reading = getattr(learner, "batches", None)  # how a PytorchLearner reads its batches
+        self.reading = reading if isinstance(reading, BatchReading) else BatchReading()
 
     def poisoned(self, loader: Any) -> Any:
         """The loader the attack trains on; subclasses say what changes."""
@@ -247,7 +251,7 @@ class LabelFlipLearner(TrainsOnOtherData):
 
     def poisoned(self, loader: Any) -> FlippedLabels:
         """The learner's loader with mirrored labels."""
-        return FlippedLabels(loader, self.n_classes)
+        return FlippedLabels(loader, self.n_classes, self.reading)
 
 
 def add_trigger(inputs: torch.Tensor, size: int = 4, value: float = 1.0) -> torch.Tensor:
@@ -268,12 +272,12 @@ def add_trigger(inputs: torch.Tensor, size: int = 4, value: float = 1.0) -> torc
 
 class BackdoorLoader:
     """``passes`` passes over ``loader``; every batch comes with triggered copies of a ``fraction`` of it,
-    labelled ``target_label``."""
+    labelled ``target_label``; batches read by ``reading``, whose inputs must be one tensor of images."""
 
     def __init__(self, loader: Any, target_label: int, fraction: float, trigger_size: int = 4,
-                 passes: int = 1):
+                 passes: int = 1, reading: BatchReading | None = None):
         self.loader, self.target_label, self.fraction = loader, target_label, fraction
-        self.trigger_size, self.passes = trigger_size, passes
+        self.trigger_size, self.passes, self.reading = trigger_size, passes, reading or BatchReading()
 
     def __len__(self) -> int:
         return len(self.loader) * self.passes
@@ -283,12 +287,22 @@ class BackdoorLoader:
             raise AttributeError(name)
         return getattr(self.loader, name)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[SplitBatch]:
         batches = (batch for _ in range(self.passes) for batch in self.loader)
-        for inputs, labels in batches:
+        for batch in batches:
+            inputs, labels = self.reading.split(batch)
+            check_images("BackdoorProposer", inputs)
             n = max(1, round(len(labels) * self.fraction))  # batches are shuffled: the first n are random
-            yield (torch.cat([inputs, add_trigger(inputs[:n], self.trigger_size)]),
-                   torch.cat([labels, torch.full_like(labels[:n], self.target_label)]))
+            yield SplitBatch(torch.cat([inputs, add_trigger(inputs[:n], self.trigger_size)]),
+                             torch.cat([labels, torch.full_like(labels[:n], self.target_label)]))
+
+
+def check_images(wrapper: str, inputs: Any) -> None:
+    """Raise ``ValueError`` naming ``wrapper`` unless ``inputs`` is one tensor (the trigger's images)."""
+    if not isinstance(inputs, torch.Tensor):
+        raise ValueError(f"{wrapper}: the learner's batches have inputs that are {describe(inputs)}; the "
+                         "trigger is stamped on one tensor of images (..., height, width): wrap a learner "
+                         "whose inputs_targets gives such inputs")
 
 
 class BackdoorProposer(TrainsOnOtherData):
@@ -316,10 +330,12 @@ class BackdoorProposer(TrainsOnOtherData):
         self.fraction = check_number("fraction", fraction, 0, 1, low_open=True,
                                      hint=" (the share of every batch copied with the trigger)")
         self.trigger_size = check_int("trigger_size", trigger_size, minimum=1)
+        check_images(type(self).__name__, self.reading.split(first_batch(cast(Any, learner).train_loader))[0])
 
     def poisoned(self, loader: Any) -> BackdoorLoader:
         """The learner's loader with the trigger on a share of every batch."""
-        return BackdoorLoader(loader, self.target_label, self.fraction, self.trigger_size, self.passes or 1)
+        return BackdoorLoader(loader, self.target_label, self.fraction, self.trigger_size, self.passes or 1,
+                              self.reading)
 
     def mli_propose_weights(self) -> Weights:
         """Train on the poisoned data (all ``passes`` when given); the learner's settings are put back."""

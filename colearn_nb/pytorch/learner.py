@@ -12,12 +12,13 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
-from typing import cast
+from typing import Any, cast
 
 import torch
 
 from ..protocol.checks import check_batches
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
+from .batches import BatchReading
 from .privacy import DiffPrivConfig, PrivateTraining
 from .streams import TrainingStream
 
@@ -116,6 +117,9 @@ class PytorchLearner(MachineLearningInterface):
 
     Scores come from ``vote_criterion(outputs, labels)`` when given, else the mean
     ``criterion`` per sample; ``minimise_criterion`` says which direction is better.
+    Batches are split by ``inputs_targets(batch) -> (inputs, targets)`` and outputs read by
+    ``logits(output) -> tensor`` (defaults: dicts with a ``label`` key, ``(x1, x2, y)``, ``.logits``; see
+    ``colearn_nb.pytorch.batches``); every loader's first batch is checked when the learner is built.
     With ``diff_priv_config`` it trains with DP-SGD (needs opacus; see ``colearn_nb.pytorch.privacy``).
     A ``scheduler`` (a ``torch.optim.lr_scheduler`` on ``optimizer``) steps once after each proposal's
     training, so its epochs count this learner's proposals; a DP learner out of budget does not train
@@ -132,7 +136,9 @@ class PytorchLearner(MachineLearningInterface):
                  vote_criterion: Callable[[torch.Tensor, torch.Tensor], float] | None = None,
                  num_train_batches: int | None = None, num_test_batches: int | None = None,
                  diff_priv_config: DiffPrivConfig | None = None,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, seed: int | None = None):
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, seed: int | None = None,
+                 inputs_targets: Callable[[Any], tuple[Any, torch.Tensor]] | None = None,
+                 logits: Callable[[Any], torch.Tensor] | None = None):
         if criterion is None:
             raise ValueError("criterion: got None; training needs a loss, e.g. criterion=torch.nn.NLLLoss()")
         check_batches("num_train_batches", num_train_batches)
@@ -146,10 +152,16 @@ class PytorchLearner(MachineLearningInterface):
         self.stream = TrainingStream(seed, self.device)
         self.model = model.to(self.device)
         self._tied = _tied_names(self.model)
+        self.batches = BatchReading(inputs_targets, logits, self.device)
+        for name, loader in (("train_loader", train_loader), ("vote_loader", vote_loader),
+                             ("test_loader", test_loader)):
+            if loader is not None:  # each loader's first batch, read and put back: a wrong batch fails here
+                self.batches.check(name, loader, self.model, criterion)
         self.privacy: PrivateTraining | None = None
         # DP-SGD: a private optimizer and a Poisson-sampling loader over the data
         if diff_priv_config is not None:
-            self.privacy = PrivateTraining(self.model, optimizer, train_loader, diff_priv_config)
+            self.privacy = PrivateTraining(self.model, optimizer, train_loader, diff_priv_config,
+                                           self.batches)
             optimizer, train_loader = self.privacy.optimizer, self.privacy.loader
         self.optimizer, self.criterion, self.vote_criterion = optimizer, criterion, vote_criterion
         self.scheduler = scheduler
@@ -223,8 +235,8 @@ class PytorchLearner(MachineLearningInterface):
         """Train the model in place on at most ``num_train_batches`` batches; returns a summary."""
         self.model.train()
         total_loss, n_batches = torch.zeros((), device=self.device), 0
-        for inputs, labels in islice(self.train_loader, self.num_train_batches):
-            total_loss += self._step(inputs.to(self.device), labels.to(self.device))
+        for batch in islice(self.train_loader, self.num_train_batches):
+            total_loss += self._step(*self.batches.split(batch))
             n_batches += 1
         # frees gradients (and DP-SGD's per-sample ones) between rounds
         self.optimizer.zero_grad(set_to_none=True)
@@ -232,12 +244,12 @@ class PytorchLearner(MachineLearningInterface):
             raise ValueError("train_loader: yielded no batches; give this learner some training data")
         return {"n_train_batches": n_batches, "mean_train_loss": total_loss.item() / n_batches}
 
-    def _step(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _step(self, inputs: Any, labels: torch.Tensor) -> torch.Tensor:
         """One optimizer step on a batch (DP-SGD's in pieces, see ``PrivateTraining.step``); its loss."""
         if self.privacy is not None:
             return self.privacy.step(self.model, self.criterion, inputs, labels)
         self.optimizer.zero_grad()
-        loss = self.criterion(self.model(inputs), labels)
+        loss = self.criterion(self.batches.logits_of(self.model, inputs), labels)
         loss.backward()
         self.optimizer.step()
         return loss.detach()
@@ -247,9 +259,9 @@ class PytorchLearner(MachineLearningInterface):
         """The score of the current weights on the first ``num_test_batches`` batches of ``loader``."""
         self.model.eval()
         outputs, labels_seen, total_loss, n_samples = [], [], 0.0, 0
-        for inputs, labels in islice(loader, self.num_test_batches):
-            inputs, labels = inputs.to(self.device), labels.to(self.device)
-            output = self.model(inputs)
+        for batch in islice(loader, self.num_test_batches):
+            inputs, labels = self.batches.split(batch)
+            output = self.batches.logits_of(self.model, inputs)
             if self.vote_criterion is not None:
                 outputs.append(output)
                 labels_seen.append(labels)

@@ -17,17 +17,18 @@ Taught in notebook 10.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Subset, TensorDataset, default_collate
 
 from ..protocol.checks import check_int, check_number
 from ..protocol.results import DP_BUDGET_EXCEEDED
+from .batches import BatchReading, flatten
 
 # RDP orders the accountant tries: whole numbers only, which opacus sums exactly (fractional orders cost a
 # long series each, many times slower); epsilon comes out the same or a little larger, never smaller.
@@ -106,16 +107,53 @@ def _noise_for_budget(target_epsilon: float, target_delta: float, sample_rate: f
                                           alphas=list(RDP_ORDERS)))
 
 
-def training_tensors(train_loader: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Inputs, labels and batch size of ``train_loader`` (``TensorLoader`` or ``DataLoader``)."""
-    from .splitting import dataset_tensors
-
+def training_tensors(train_loader: Any) -> tuple[list[torch.Tensor], Callable[[list], Any], int]:
+    """The tensors of every training sample (one per batch entry), the function that makes a batch of such
+    tensors a batch as the loader gives, and the batch size (``TensorLoader`` or ``DataLoader``)."""
     if hasattr(train_loader, "inputs") and hasattr(train_loader, "labels"):
-        return train_loader.inputs, train_loader.labels, train_loader.batch_size
-    if hasattr(train_loader, "dataset") and getattr(train_loader, "batch_size", None):
-        return (*dataset_tensors(train_loader.dataset), train_loader.batch_size)
-    raise ValueError(f"train_loader: got {type(train_loader).__name__}; differential privacy needs a "
-                     "TensorLoader or a torch DataLoader with a batch_size, to sample batches from its data")
+        return [train_loader.inputs, train_loader.labels], tuple, train_loader.batch_size
+    if not hasattr(train_loader, "dataset") or not getattr(train_loader, "batch_size", None):
+        raise ValueError(f"train_loader: got {type(train_loader).__name__}; differential privacy needs a "
+                         "TensorLoader or a torch DataLoader with a batch_size, to sample batches from its "
+                         "data")
+    try:
+        samples = _all_samples(train_loader.dataset, train_loader.collate_fn)
+        flat = isinstance(samples, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in samples)
+        tensors, rebuild = (list(samples), tuple) if flat else flatten(samples)
+        TensorDataset(*tensors)  # one entry per sample in every tensor
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise ValueError(f"train_loader: differential privacy resamples the samples' tensors, one entry per "
+                         f"sample, but {exc}; give batches of tensors only (drop other fields)") from exc
+    return tensors, rebuild, train_loader.batch_size
+
+
+def _all_samples(dataset: Any, collate: Callable[[list], Any]) -> Any:
+    """Every sample of a map-style ``dataset`` as one batch: a ``TensorDataset``'s tensors directly."""
+    if collate is default_collate and isinstance(dataset, TensorDataset):
+        return list(dataset.tensors)
+    if collate is default_collate and isinstance(dataset, Subset) and isinstance(dataset.dataset,
+                                                                                  TensorDataset):
+        index = torch.as_tensor(dataset.indices, dtype=torch.long)
+        return [tensor[index] for tensor in dataset.dataset.tensors]
+    return collate([dataset[i] for i in range(len(dataset))])
+
+
+class RebuiltBatches:
+    """The batches of ``loader`` (lists of tensors) rebuilt as the learner's own loader gives them."""
+
+    def __init__(self, loader: Any, rebuild: Callable[[list], Any]):
+        self.loader, self.rebuild = loader, rebuild
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:  # generator, sample_rate, ... of the private loader
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.rebuild(list(batch)) for batch in self.loader)
 
 
 @lru_cache(maxsize=1024)
@@ -150,7 +188,7 @@ class PrivateTraining:
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Any,
-                 config: DiffPrivConfig, seed: int | None = None):
+                 config: DiffPrivConfig, batches: BatchReading | None = None, seed: int | None = None):
         try:
             from opacus import PrivacyEngine
             from opacus.validators import ModuleValidator
@@ -160,9 +198,9 @@ class PrivateTraining:
             raise ValueError(f"diff_priv_config: got {type(config).__name__}; "
                              "expected a DiffPrivConfig or None")
         ModuleValidator.validate(model, strict=True)
-        inputs, labels, batch_size = training_tensors(train_loader)
+        tensors, rebuild, batch_size = training_tensors(train_loader)
         seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else seed
-        data = DataLoader(TensorDataset(inputs, labels), batch_size=min(batch_size, len(labels)),
+        data = DataLoader(TensorDataset(*tensors), batch_size=min(batch_size, len(tensors[0])),
                           generator=torch.Generator().manual_seed(seed))
         with warnings.catch_warnings():  # secure_mode is for production; a course trains for experiment
             warnings.filterwarnings("ignore", message="Secure RNG turned off", category=UserWarning)
@@ -170,9 +208,11 @@ class PrivateTraining:
         self.config, self.accountant, self.sample_rate = config, self.engine.accountant, 1 / len(data)
         self.noise_multiplier = config.noise_multiplier or self.planned_noise(None, len(data))
         # hooks on the model's own layers (wrap_model=False), a DPOptimizer, and a Poisson DPDataLoader
-        self.hooks, self.optimizer, self.loader = self.engine.make_private(
+        self.hooks, self.optimizer, private_loader = self.engine.make_private(
             module=model, optimizer=optimizer, data_loader=data, noise_multiplier=self.noise_multiplier,
             max_grad_norm=config.max_grad_norm, poisson_sampling=True, wrap_model=False)
+        self.loader = private_loader if rebuild is tuple else RebuiltBatches(private_loader, rebuild)
+        self.batches = batches or BatchReading()
 
     def planned_noise(self, num_train_batches: int | None, n_batches: int | None = None) -> float:
         """The noise that spends ``target_epsilon`` over ``planned_proposals`` proposals of these batches."""
@@ -187,20 +227,20 @@ class PrivateTraining:
             self.noise_multiplier = self.planned_noise(num_train_batches)
             self.optimizer.noise_multiplier = self.noise_multiplier
 
-    def step(self, model: torch.nn.Module, criterion: Any, inputs: torch.Tensor,
-             labels: torch.Tensor) -> torch.Tensor:
+    def step(self, model: torch.nn.Module, criterion: Any, inputs: Any, labels: torch.Tensor) -> torch.Tensor:
         """One DP-SGD step on a batch, in pieces of at most ``max_physical_batch_size``; its mean loss.
 
         Clipped per-sample gradients are summed over the pieces and noised once, at the last piece (opacus
         skips the step at the others), so the update and the accounting are the whole batch's.
         """
         size = self.config.max_physical_batch_size or max(len(labels), 1)
-        pieces = list(zip(inputs.split(size), labels.split(size), strict=True))  # an empty batch: one piece
+        tensors, rebuild = flatten((inputs, labels))  # every tensor cut alike; an empty batch: one piece
+        pieces = [rebuild(list(piece)) for piece in zip(*(t.split(size) for t in tensors), strict=True)]
         total_loss = torch.zeros((), device=labels.device)
         for index, (piece_inputs, piece_labels) in enumerate(pieces):
             self.optimizer.signal_skip_step(do_skip=index < len(pieces) - 1)
             self.optimizer.zero_grad()  # keeps the sum of the pieces already clipped
-            loss = criterion(model(piece_inputs), piece_labels)
+            loss = criterion(self.batches.logits_of(model, piece_inputs), piece_labels)
             loss.backward()
             self.optimizer.step()
             if len(pieces) == 1:

@@ -34,12 +34,12 @@ from ..protocol.checks import (
 from ..protocol.interface import Weights
 from ..protocol.loop import run_rounds
 from ..protocol.results import Results
+from ..pytorch.batches import BatchReading
 from ..pytorch.learner import PytorchLearner
 from ..pytorch.loaders import TensorLoader
 from ..pytorch.metrics import categorical_accuracy
 from ..pytorch.seeding import seed_everything
 from ..pytorch.splitting import LearnerLoaders
-from .baseline import evaluate_accuracy
 from .net import TutorialNet
 
 APPROACHES = ("collective", "alone", "pooled", "federated averaging")
@@ -94,6 +94,7 @@ class Setup:
     initial_weights: Weights
     num_train_batches: int | None
     metric: Metric | None = None
+    reading: BatchReading = field(default_factory=BatchReading)  # the learners' inputs_targets and logits
 
     def learner(self, train_loader: Iterable, vote_loader: Iterable) -> PytorchLearner:
         """A learner from ``make_learner`` with the shared starting weights and training budget."""
@@ -115,10 +116,11 @@ class Setup:
         """Each learner's model on that learner's test data, averaged (one pass when all models are equal)."""
         tests = [part.test for part in self.loaders]
         if self.metric is not None:
-            return _mean_metric(models, tests, self.metric)
+            return _mean_metric(models, tests, self.metric, self.reading)
         if all(_same_weights(models[0], model) for model in models[1:]):
-            return _mean_accuracy_of_one_model(models[0], tests)
-        return sum(evaluate_accuracy(m, test) for m, test in zip(models, tests, strict=True)) / len(tests)
+            return _mean_accuracy_of_one_model(models[0], tests, self.reading)
+        pairs = zip(models, tests, strict=True)
+        return sum(_accuracy(model, test, self.reading) for model, test in pairs) / len(tests)
 
 
 def _checked_learner(learner: object, train_loader: Iterable, vote_loader: Iterable) -> PytorchLearner:
@@ -150,14 +152,26 @@ def _check_log_probabilities(learner: PytorchLearner, vote_loader: Iterable) -> 
 
 
 @torch.no_grad()
-def _mean_metric(models: Sequence[torch.nn.Module], tests: Sequence[TensorLoader], metric: Metric) -> float:
+def _mean_metric(models: Sequence[torch.nn.Module], tests: Sequence[TensorLoader], metric: Metric,
+                 reading: BatchReading) -> float:
     """The mean over learners of ``metric(outputs, labels)`` of each model on its learner's test data."""
     scores = []
     for model, test in zip(models, tests, strict=True):
         model.eval()
-        device = next(model.parameters(), torch.empty(0)).device
-        scores.append(float(metric(model(test.inputs.to(device)), test.labels.to(device))))
+        inputs, labels = reading.split((test.inputs, test.labels))
+        scores.append(float(metric(reading.logits_of(model, inputs), labels)))
     return sum(scores) / len(scores)
+
+
+@torch.no_grad()
+def _accuracy(model: torch.nn.Module, test: TensorLoader, reading: BatchReading) -> float:
+    """Fraction of ``test``'s samples whose highest output is the label, its batches read by ``reading``."""
+    model.eval()
+    correct = 0
+    for batch in test:
+        inputs, labels = reading.split(batch)
+        correct += (reading.logits_of(model, inputs).argmax(dim=1) == labels).sum().item()
+    return correct / len(test.labels)
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -166,11 +180,13 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 @torch.no_grad()
-def _mean_accuracy_of_one_model(model: torch.nn.Module, test_loaders: Sequence[TensorLoader]) -> float:
+def _mean_accuracy_of_one_model(model: torch.nn.Module, test_loaders: Sequence[TensorLoader],
+                                reading: BatchReading) -> float:
     """The mean over loaders of ``model``'s accuracy on each, from one forward pass over all of them."""
     model.eval()
-    inputs, labels = torch.cat([t.inputs for t in test_loaders]), torch.cat([t.labels for t in test_loaders])
-    correct = model(inputs).argmax(dim=1) == labels
+    inputs, labels = reading.split((torch.cat([t.inputs for t in test_loaders]),
+                                    torch.cat([t.labels for t in test_loaders])))
+    correct = reading.logits_of(model, inputs).argmax(dim=1) == labels
     per_loader = torch.split(correct.float(), [len(t.labels) for t in test_loaders])
     return sum(part.mean().item() for part in per_loader) / len(test_loaders)
 
@@ -311,7 +327,7 @@ def compare_fairly(loaders: Sequence[LearnerLoaders], n_rounds: int = 20, vote_t
     if default:
         _check_log_probabilities(first, vote)
     budget = num_train_batches if num_train_batches is not None else first.num_train_batches
-    setup = Setup(loaders, make_learner, first.mli_get_current_weights(), budget, metric)
+    setup = Setup(loaders, make_learner, first.mli_get_current_weights(), budget, metric, first.batches)
     shuffling = [part.train.generator.get_state() for part in loaders]
     comparison = Comparison(n_rounds=n_rounds)
     runs = {"collective": lambda: _run_collective(setup, n_rounds, vote_threshold, comparison),
