@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import socket
@@ -17,11 +18,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ...protocol.class_settings import check_class_settings
 from ...protocol.results import Results
-from ..deploy.loopback import CLIENT_APP
+from ..deploy.loopback import CLIENT_APP, check_app_reference
 from ..server import MISSING
 from .host import DEFAULT_PORT
 
+HOST_OPTIONS = {"address": "--address", "port": "--port", "n_learners": "--learners", "n_rounds": "--rounds",
+                "vote_threshold": "--threshold", "round_deadline": "--deadline"}  # setting -> its option
 APP_HELP = ("the ClientApp every learner runs, module:attribute installed on every laptop (default: the "
             "kit's MNIST learners)")
 
@@ -50,10 +54,10 @@ def print_new_rounds() -> Callable[[Results], None]:
 
 
 def host(args: argparse.Namespace) -> None:
-    """The teacher's command: start the class, print the join line, run when everyone is in."""
-    from .host import ClassHost, room_address
+    """The teacher's command (``args`` checked): start the class, print the join line, run when all are in."""
+    from .host import ClassHost
 
-    with ClassHost(args.dir, args.learners, args.address or room_address(), args.port,
+    with ClassHost(args.dir, args.learners, args.address, args.port,
                    client_app=args.app) as classroom:
         print(classroom.join_line(), flush=True)
         print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
@@ -88,11 +92,12 @@ def wait_for_laptops(classroom, start_now: threading.Event) -> int:
             return n_joined
 
 
-def join(args: argparse.Namespace) -> None:
-    """A participant's command: join the class and run this laptop's learner until Ctrl-C."""
+def join(args: argparse.Namespace, secrets: tuple[str, str]) -> None:
+    """A participant's command: join the class (``secrets``: its code and CA fingerprint), run this laptop's
+    learner until Ctrl-C."""
     from .participant import JoinError, Participant
 
-    code, fingerprint = join_secrets(args)
+    code, fingerprint = secrets
     participant = Participant(args.dir, args.address, code, fingerprint, args.name, args.app)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
@@ -106,6 +111,64 @@ def join(args: argparse.Namespace) -> None:
         pass
     finally:
         participant.close()
+
+
+def check_host_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """``host``'s settings checked before anything starts, as the projector's form checks them (``ValueError``
+    names the option); fills in the default address, checks the gateway could listen there."""
+    from .host import room_address
+
+    given = {"address": args.address or room_address(), "port": args.port, "n_learners": args.learners,
+             "n_rounds": args.rounds, "vote_threshold": args.threshold, "round_deadline": args.deadline}
+    checked = check_class_settings(given, names=HOST_OPTIONS)
+    check_app_option(args.app)
+    if not args.results.parent.is_dir() or args.results.is_dir():
+        raise ValueError(f"--results: got {str(args.results)!r}; expected a file in a folder that exists, "
+                         "e.g. classroom_results.json")
+    check_listening(checked["address"], checked["port"])
+    as_given = {option.lstrip("-"): checked[name] for name, option in HOST_OPTIONS.items()}
+    return argparse.Namespace(**{**vars(args), **as_given})
+
+
+def check_listening(address: str, port: int) -> None:
+    """``ValueError`` unless this machine can listen on ``address``:``port`` now (the gateway's door)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind((address, port))
+        except socket.gaierror:
+            raise ValueError(f"--address: got {address!r}, a name this machine cannot resolve; give the "
+                             "address laptops dial, e.g. 192.168.1.20") from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ValueError(f"--port: {port} is in use on {address} (another class still open?); end "
+                                 "it, or give another --port") from None
+            raise ValueError(f"--address: got {address!r}, not an address of this machine ({exc.strerror}); "
+                             "give one of its own, the one laptops dial") from None
+
+
+def check_app_option(app: str) -> None:
+    """``--app``: ``module:attribute`` (``check_app_reference``, the message naming the option)."""
+    try:
+        check_app_reference(app)
+    except ValueError as wrong:
+        raise ValueError(str(wrong).replace("client_app:", "--app:", 1)) from None
+
+
+def check_join_settings(args: argparse.Namespace) -> tuple[str, str]:
+    """``join``'s settings checked before anything starts; (join code, CA fingerprint) from them."""
+    from .participant import check_fingerprint, parse_address
+
+    parse_address(args.address)
+    check_app_option(args.app)
+    code, fingerprint = join_secrets(args)
+    try:
+        check_fingerprint(fingerprint)
+    except ValueError as wrong:
+        raise ValueError(str(wrong).replace("ca_sha256:", "--ca-sha256:", 1)) from None
+    if not args.name.strip():
+        raise ValueError("--name: empty; give the name the teacher sees, e.g. --name ada")
+    return code, fingerprint
 
 
 def join_secrets(args: argparse.Namespace) -> tuple[str, str]:
@@ -170,12 +233,17 @@ def main(argv: list[str] | None = None) -> None:
 
     commands = parser()
     args = commands.parse_args(argv)
+    try:  # every setting checked before anything starts: what was wrong, what to give, exit status 2
+        args = check_host_settings(args) if args.command == "host" else args
+        secrets = check_join_settings(args) if args.command == "join" else ("", "")
+    except ValueError as bad_input:
+        commands.error(str(bad_input))
     require_flwr()
     quiet_flower_environment()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        host(args) if args.command == "host" else join(args)
-    except ValueError as bad_input:  # what was wrong and what to give instead, without a traceback
+        host(args) if args.command == "host" else join(args, secrets)
+    except ValueError as bad_input:  # found later (e.g. by Flower): without a traceback too
         commands.error(str(bad_input))
 
 
