@@ -10,18 +10,17 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
-import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ...protocol.class_settings import check_class_settings
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, check_app_reference
 from ..server import MISSING
+from .ending import ClassEnded, Ending
 from .host import DEFAULT_PORT
 
 HOST_OPTIONS = {"address": "--address", "port": "--port", "n_learners": "--learners", "n_rounds": "--rounds",
@@ -41,39 +40,78 @@ def round_line(results: Results, round_index: int) -> str:
             + "".join(f"; {reason}" for reason in missing))
 
 
-def print_new_rounds() -> Callable[[Results], None]:
-    """An ``on_round`` that prints a line for every round it has not printed yet."""
-    printed = [0]
+class RoundPrinter:
+    """An ``on_round`` printing a line for every round it has not printed yet; it keeps the rounds so far."""
 
-    def on_round(results: Results) -> None:
-        for round_index in range(printed[0], len(results.data) - 1):
+    def __init__(self) -> None:
+        self.results: Results | None = None
+
+    def __repr__(self) -> str:
+        return f"RoundPrinter({self.n_rounds} rounds printed)"
+
+    @property
+    def n_rounds(self) -> int:
+        """How many rounds have completed."""
+        return 0 if self.results is None else len(self.results.data) - 1
+
+    def __call__(self, results: Results) -> None:
+        for round_index in range(self.n_rounds, len(results.data) - 1):
             print(round_line(results, round_index), file=sys.stderr, flush=True)
-        printed[0] = len(results.data) - 1
-
-    return on_round
+        self.results = results
 
 
 def host(args: argparse.Namespace) -> None:
-    """The teacher's command (``args`` checked): start the class, print the join line, run when all are in."""
+    """The teacher's command (``args`` checked): start the class, print the join line, run when all are in.
+
+    Enter (once the rounds run), Ctrl-C, SIGTERM or SIGHUP end it: every process it started ends, the rounds
+    done are saved, one line says so.
+    """
     from .host import ClassHost
 
-    with ClassHost(args.dir, args.learners, args.address, args.port,
-                   client_app=args.app) as classroom:
-        print(classroom.join_line(), flush=True)
-        print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
-              file=sys.stderr, flush=True)
-        start_now = threading.Event()
+    rounds = RoundPrinter()
+    with Ending() as ending:
+        try:
+            with ClassHost(args.dir, args.learners, args.address, args.port,
+                           client_app=args.app) as classroom:
+                run_hosted_class(classroom, args, ending, rounds)
+        except ClassEnded as ended:  # every process of the class has ended: the with block closed it
+            print(save_rounds_done(ended.how, rounds, args), file=sys.stderr, flush=True)
+            raise SystemExit(ended.exit_status) from None
+    assert rounds.results is not None
+    rounds.results.save(args.results)
+    print(f"results in {args.results}: {rounds.results!r}", file=sys.stderr)
 
-        def start_on_enter() -> None:
-            if sys.stdin.readline():  # Enter; at the end of input (no terminal) wait for everyone
-                start_now.set()
 
-        threading.Thread(target=start_on_enter, daemon=True).start()
-        n_joined = wait_for_laptops(classroom, start_now)
-        print(f"{n_joined} learners in; {args.rounds} rounds", file=sys.stderr, flush=True)
-        results = classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=print_new_rounds())
-        results.save(args.results)
-        print(f"results in {args.results}: {results!r}", file=sys.stderr)
+def run_hosted_class(classroom, args: argparse.Namespace, ending: Ending, rounds: RoundPrinter) -> None:
+    """Print the join line, wait for the laptops (or Enter), run the rounds; Enter then ends the class."""
+    print(classroom.join_line(), flush=True)
+    print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
+          file=sys.stderr, flush=True)
+    start_now, rounds_begun = threading.Event(), threading.Event()
+
+    def on_enter() -> None:
+        while sys.stdin.readline():  # at the end of input (no terminal) nothing: wait for everyone
+            if rounds_begun.is_set():
+                ending.end("Enter")
+                return
+            start_now.set()
+
+    threading.Thread(target=on_enter, daemon=True).start()
+    n_joined = wait_for_laptops(classroom, start_now)
+    rounds_begun.set()
+    print(f"{n_joined} learners in; {args.rounds} rounds (Enter or Ctrl-C ends the class, keeping the rounds "
+          "done)", file=sys.stderr, flush=True)
+    rounds(classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=rounds))
+
+
+def save_rounds_done(how: str, rounds: RoundPrinter, args: argparse.Namespace) -> str:
+    """Save the rounds done of a class ended early; the one line ``host`` ends with: how, what, where."""
+    done = f"after {rounds.n_rounds} of {args.rounds} rounds" if rounds.n_rounds else "before its first round"
+    saved = "nothing to save"
+    if rounds.results is not None:
+        rounds.results.save(args.results)
+        saved = f"{'the round' if rounds.n_rounds == 1 else 'those rounds'} saved in {args.results}"
+    return f"host: the class ended ({how}) {done}; every process it started has ended; {saved}"
 
 
 def wait_for_laptops(classroom, start_now: threading.Event) -> int:
@@ -94,23 +132,26 @@ def wait_for_laptops(classroom, start_now: threading.Event) -> int:
 
 def join(args: argparse.Namespace, secrets: tuple[str, str]) -> None:
     """A participant's command: join the class (``secrets``: its code and CA fingerprint), run this laptop's
-    learner until Ctrl-C."""
+    learner until Ctrl-C, SIGTERM or SIGHUP; then its SuperNode and worker end and one line says so."""
     from .participant import JoinError, Participant
 
     code, fingerprint = secrets
     participant = Participant(args.dir, args.address, code, fingerprint, args.name, args.app)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    try:
-        participant.start()
-        print(f"joined as learner {participant.partition_id} of {participant.n_learners}; this laptop's "
-              "votes appear below as the rounds run (Ctrl-C leaves the class)", flush=True)
-        follow_votes(participant)
-    except JoinError as refusal:
-        raise SystemExit(f"join: {refusal}") from None
-    except KeyboardInterrupt:
-        pass
-    finally:
-        participant.close()
+    with Ending():
+        try:
+            participant.start()
+            print(f"joined as learner {participant.partition_id} of {participant.n_learners}; this laptop's "
+                  "votes appear below as the rounds run (Ctrl-C leaves the class)", flush=True)
+            follow_votes(participant)
+        except JoinError as refusal:
+            raise SystemExit(f"join: {refusal}") from None
+        except ClassEnded as ended:
+            participant.close()
+            joined = "left the class" if participant.partition_id is not None else "stopped before joining"
+            print(f"join: {joined} ({ended.how}); this laptop's SuperNode and worker have ended", flush=True)
+            raise SystemExit(ended.exit_status) from None
+        finally:
+            participant.close()
 
 
 def check_host_settings(args: argparse.Namespace) -> argparse.Namespace:
