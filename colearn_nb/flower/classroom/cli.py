@@ -19,7 +19,6 @@ from pathlib import Path
 from ...protocol.class_settings import check_class_settings
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, check_app_reference
-from ..server import MISSING
 from .ending import ClassEnded, Ending
 from .host import DEFAULT_PORT
 
@@ -30,14 +29,14 @@ APP_HELP = ("the ClientApp every learner runs, module:attribute installed on eve
 
 
 def round_line(results: Results, round_index: int) -> str:
-    """One line about a round: proposer, decision, votes, the shared model's score, who was missing."""
+    """One line about a round: proposer, decision, votes, the shared model's score, who was missing and why
+    (the round's ``errors``, when someone was)."""
     result = results.data[round_index + 1]
     approves = sum(vote is True for vote in result.votes)
-    missing = [error for error in result.errors if MISSING.match(error)]
     return (f"round {round_index}: learner {result.block_proposer} proposed, "
             f"{'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes); "
             f"shared model {results.shared_model_scores[round_index + 1]:.3f}"
-            + "".join(f"; {reason}" for reason in missing))
+            + "".join(f"; {reason}" for reason in (result.errors if result.missing else [])))
 
 
 class RoundPrinter:
