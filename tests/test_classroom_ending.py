@@ -4,8 +4,8 @@ The real commands on this machine's loopback (no root needed). A host waiting fo
 signal: within seconds it is gone with every process it started (the SuperLink, Flower's SuperExec, the
 guard), and says so in one line without a traceback; after SIGKILL, which nothing can catch, its guard
 ends them. A whole class of two laptops is ended by the teacher's Enter during the rounds: the rounds done
-are saved, every process of the host is gone; then each laptop's ``join`` is ended by SIGHUP and SIGTERM,
-its SuperNode and worker with it.
+are saved, every process of the host is gone, each laptop showed its learner's proposal or vote; then
+each laptop's ``join`` is ended by SIGHUP and SIGTERM, its SuperNode and worker with it.
 """
 import os
 import re
@@ -122,6 +122,10 @@ def test_a_class_ended_by_enter_keeps_its_rounds_and_each_laptop_leaves_cleanly(
         assert host.returncode == 0
         n_done = int(re.search(r"after (\d+) of", (tmp_path / "host.err").read_text()).group(1))
         assert 1 <= n_done < N_ROUNDS and len(Results.load(tmp_path / "results.json").data) == n_done + 1
+        shown = "".join((tmp_path / f"laptop{i}.out").read_text() for i in range(2))  # their learners' events
+        assert re.search(r"^round 0: proposed new weights \(they score 0\.\d+ on my vote set\)$", shown, re.M)
+        assert re.search(r"^round 0: voted (yes|no) \(the proposal scores 0\.\d+ on my vote set, my weights "
+                         r"[\d.]+\)$", shown, re.M), shown
         for i, ending in enumerate((signal.SIGHUP, signal.SIGTERM)):
             below = wait_for_processes(laptops[i], ("flower-supernode", "flower.deploy.worker"), 10)
             laptops[i].send_signal(ending)

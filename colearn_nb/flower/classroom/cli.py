@@ -226,14 +226,14 @@ def join_secrets(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def follow_votes(participant, interval_s: float = 0.5) -> None:
-    """Print this learner's vote lines from its worker's log as they come; stops if a process ends."""
-    log, position = participant.log_path("worker_supernode"), 0
+    """Print this learner's proposals and votes as its worker records them; stops if a process ends."""
+    from ..learner_events import read_events
+
+    position = 0
     while all(process.poll() is None for process in participant.processes):
-        text = log.read_text(errors="replace")
-        for line in text[position:].splitlines():
-            if " voted " in line or " proposed " in line:
-                print(line.split(" colearn_nb.flower.client ")[-1], flush=True)
-        position = len(text)
+        events, position = read_events(participant.events_path, position)
+        for event in events:
+            print(event.line(), flush=True)
         time.sleep(interval_s)
     raise SystemExit("join: this laptop's SuperNode or worker stopped; run the join line again to rejoin")
 

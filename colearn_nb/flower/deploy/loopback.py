@@ -27,6 +27,7 @@ from ..environment import QUIET_ENVIRONMENT, require_flwr
 from ..server import check_counts, check_round_deadline
 from .credentials import TLSFiles, make_node_keys, make_tls_files
 from .guard import ProcessGuard
+from .results_files import ResultsFiles
 
 logger = logging.getLogger(__name__)
 ISOLATION_MODES = ("process", "subprocess")
@@ -49,7 +50,7 @@ packages = ["."]
 publisher = "colearn-nb"
 
 [tool.flwr.app.components]
-serverapp = "colearn_nb.flower.mnist_app:server_app"
+serverapp = "colearn_nb.flower.deploy.server_app:server_app"
 clientapp = "{client_app}"
 
 [tool.flwr.app.config]
@@ -150,16 +151,15 @@ def end_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
 def follow_rounds(results_path: Path, timeout: float, on_round: Callable[[Results], None] | None,
                   logs: Path) -> Results:
     """The ServerApp's ``Results`` once written; meanwhile ``on_round`` gets the rounds as they grow."""
-    deadline, n_seen, progress = time.monotonic() + timeout, 0, results_path.with_suffix(".rounds.json")
+    deadline, n_seen, files = time.monotonic() + timeout, 0, ResultsFiles(results_path)
     while not results_path.exists():
-        if on_round is not None and progress.exists():
-            results = Results.load(progress)
+        if on_round is not None and files.rounds.exists():
+            results = Results.load(files.rounds)
             if len(results.data) > n_seen:
                 n_seen = len(results.data)
                 on_round(results)
-        if results_path.with_suffix(".error").exists():
-            raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
-                               f"(logs in {logs})")
+        if files.error.exists():
+            raise RuntimeError(f"the ServerApp failed: {files.error.read_text()} (logs in {logs})")
         if time.monotonic() > deadline:
             raise TimeoutError(f"no results in {results_path} after {timeout} s; see {logs}")
         time.sleep(0.2)
