@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TextIO
 
 from ...protocol.class_settings import check_class_settings
 from ...protocol.results import Results
@@ -74,7 +75,7 @@ def host(args: argparse.Namespace) -> None:
                            client_app=args.app) as classroom:
                 run_hosted_class(classroom, args, ending, rounds)
         except ClassEnded as ended:  # every process of the class has ended: the with block closed it
-            print(save_rounds_done(ended.how, rounds, args), file=sys.stderr, flush=True)
+            say(save_rounds_done(ended.how, rounds, args), sys.stderr)
             raise SystemExit(ended.exit_status) from None
     assert rounds.results is not None
     rounds.results.save(args.results)
@@ -113,6 +114,14 @@ def save_rounds_done(how: str, rounds: RoundPrinter, args: argparse.Namespace) -
     return f"host: the class ended ({how}) {done}; every process it started has ended; {saved}"
 
 
+def say(line: str, stream: TextIO) -> None:
+    """Print the command's last line, unless its terminal is gone (closed: SIGHUP) and nobody can read it."""
+    try:
+        print(line, file=stream, flush=True)
+    except OSError:
+        pass
+
+
 def wait_for_laptops(classroom, start_now: threading.Event) -> int:
     """Wait for every learner (or Enter, with at least 2 in), printing a line as each laptop joins."""
     shown = 0
@@ -147,7 +156,7 @@ def join(args: argparse.Namespace, secrets: tuple[str, str]) -> None:
         except ClassEnded as ended:
             participant.close()
             joined = "left the class" if participant.partition_id is not None else "stopped before joining"
-            print(f"join: {joined} ({ended.how}); this laptop's SuperNode and worker have ended", flush=True)
+            say(f"join: {joined} ({ended.how}); this laptop's SuperNode and worker have ended", sys.stdout)
             raise SystemExit(ended.exit_status) from None
         finally:
             participant.close()
