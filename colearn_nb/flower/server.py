@@ -13,10 +13,10 @@ one, each exchange of a round waits at most ``round_deadline`` seconds (no longe
 reply takes) and a learner missing from it is recorded, not fatal: a missing voter abstains (a no
 vote, NaN scores, as ``run_one_round(..., on_error="abstain")``), a missing proposer makes the round
 a rejected one that nobody votes on; either way the round's ``missing`` names the learner (data, read
-by the class's roster and command line) and its ``errors`` say why, "learner 2 (SuperNode 123) missing in
-round 4: ...". A learner that
-missed a message is out of sync: before each later round it is sent the shared weights (learner 0's,
-then each accepted proposal) by ``query.init``, and takes part again once it answers. A SuperNode
+by the class's roster and command line) and its ``errors`` say why, "learner 2 (SuperNode 123) missing
+in round 4: ...". A learner that missed a message is out of sync: before each later round it is sent the
+shared weights (learner 0's, then each accepted proposal) by ``query.init``, and takes part again once
+it answers. A SuperNode
 that connects during the run (a restarted one, under a new node id) is asked its ``partition-id``
 and replaces an out-of-sync learner's node. The start (finding the learners, equal weights) always
 waits ``timeout`` and raises.
