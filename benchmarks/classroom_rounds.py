@@ -11,7 +11,6 @@ plus the compute. Needs root; every namespace and process it makes is removed at
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from netns import Room, namespaces_unavailable  # noqa: E402
+
+from colearn_nb.flower.deploy.results_files import ResultsFiles  # noqa: E402
 
 TARGET_FLOOR_S = 10.0
 CLASSROOM = [sys.executable, "-m", "colearn_nb.classroom"]
@@ -69,7 +70,7 @@ def main(n_rounds: int) -> None:
         to_first_round = wait_for(work / "host.log", r"^round 0: ", 300) + time.monotonic() - joined_at
         wait_for(work / "host.log", r"^results in ", 60 * n_rounds)
         total = time.monotonic() - started
-    ends = json.loads(next((work / "host").glob("results_*.times.json")).read_text())["round_ends"]
+    ends = ResultsFiles.written_in(work / "host")[-1].round_ends()
     rounds = [b - a for a, b in zip(ends[1:-1], ends[2:], strict=True)]  # round 0 holds the start too
     compute = compute_per_round(work)
     median = statistics.median(rounds)

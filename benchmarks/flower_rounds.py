@@ -16,7 +16,6 @@ per SuperNode (``LoopbackFederation(fast=True, isolation="process")``, the defau
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -29,6 +28,7 @@ from colearn_nb.flower import (
     quiet_flower_environment,
     run_flower_simulation,
 )
+from colearn_nb.flower.deploy.results_files import ResultsFiles
 from colearn_nb.pytorch.seeding import seed_everything
 
 Timing = tuple[float, list[float]]  # (start-up seconds, per-round seconds)
@@ -62,7 +62,7 @@ def deployment(factory: MnistLearnerFactory, n_rounds: int, fast: bool, isolatio
     with LoopbackFederation(directory, n_learners=factory.n_learners, fast=fast,
                             isolation=isolation) as federation:
         results = federation.run(n_rounds, seed=factory.seed, timeout=1800)
-        ends = json.loads(next(federation.directory.glob("*.times.json")).read_text())["round_ends"][1:]
+        ends = ResultsFiles.written_in(federation.directory)[-1].round_ends()[1:]
     return results, (ends[0] - started, [b - a for a, b in zip(ends, ends[1:], strict=False)])
 
 

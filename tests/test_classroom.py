@@ -22,7 +22,6 @@ from netns import Room, namespaces_unavailable  # noqa: E402
 
 from colearn_nb import Results, run_rounds  # noqa: E402
 from colearn_nb.flower import MnistLearnerFactory  # noqa: E402
-from colearn_nb.flower.server import missing_learners  # noqa: E402
 from colearn_nb.pytorch.seeding import seed_everything  # noqa: E402
 
 pytestmark = pytest.mark.skipif(namespaces_unavailable() is not None,
@@ -184,8 +183,8 @@ def test_rounds_before_the_dropout_equal_the_in_process_run(classroom):
 def test_the_killed_laptop_is_recorded_missing_then_rejoins_and_votes_again(classroom):
     assert classroom["killed"], "the laptop had processes to kill"
     rounds = classroom["results"].data[1:]
-    missing = [round_index for round_index, result in enumerate(rounds) if 2 in missing_learners(result)]
+    missing = [round_index for round_index, result in enumerate(rounds) if 2 in result.missing]
     assert missing and min(missing) >= 2, missing
     back = [r for r in rounds[max(missing) + 1:] if r.block_proposer != 2]
-    assert back and all(r.votes[2] is not None and 2 not in missing_learners(r) for r in back), rounds
+    assert back and all(r.votes[2] is not None and 2 not in r.missing for r in back), rounds
     assert "round " in classroom["logs"]["rejoin"] and " voted " in classroom["logs"]["rejoin"]

@@ -6,6 +6,7 @@ refused, the teacher starts with the two who are in, a late laptop is refused, a
 the page's plot, status and roster as they complete, equal to the in-process run. The join line's token
 (join code and the first 60 bits of the class CA's fingerprint) is checked on its own first.
 """
+import os
 import re
 import time
 
@@ -138,7 +139,8 @@ def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
 
     tests = str(Path(__file__).parent)
     monkeypatch.syspath_prepend(tests)
-    monkeypatch.setenv("PYTHONPATH", tests)  # the laptops' workers import the user's module as installed
+    # the laptops' workers import the user's module as installed (and the kit as this test imports it)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
     projector = Projector(open_class=functools.partial(ClassHost, client_app="user_class_app:client_app"),
                           pretend_laptop=Participant, address="127.0.0.1", port=free_port(), n_learners=2,
                           n_rounds=N_ROUNDS, round_deadline=60, pretend_laptops=2,

@@ -25,7 +25,7 @@ from user_learners import Factory, build  # noqa: E402
 
 from colearn_nb import LearnerError, Results, collective_learning_round, run_rounds, start_results  # noqa: E402
 from colearn_nb.flower import make_client_app, make_server_app  # noqa: E402
-from colearn_nb.flower.server import hello, missing_learners, run_colearn, send_and_receive  # noqa: E402
+from colearn_nb.flower.server import hello, run_colearn, send_and_receive  # noqa: E402
 from colearn_nb.protocol.results import Result  # noqa: E402
 
 N_LEARNERS, N_ROUNDS, DEADLINE = 3, 4, 0.3
@@ -144,7 +144,8 @@ def in_process(name: str, abstain: dict[int, list[int]] | None = None, skip: tup
 
 
 def no_errors(results: Results) -> list[Result]:
-    return [replace(result, errors=[]) for result in results.data]
+    """The rounds without what only a deployment records: who was missing, and why."""
+    return [replace(result, errors=[], missing=[]) for result in results.data]
 
 
 def missing(learner: int, round_index: int, why: str, node: int | None = None) -> str:
@@ -159,7 +160,7 @@ def test_with_a_deadline_and_nobody_missing_the_results_are_the_in_process_ones_
     results = run_colearn(grid, N_LEARNERS, N_ROUNDS, 0.5, timeout=60, round_deadline=30)
     assert time.monotonic() - started < 10, "the server waited for the deadline with every reply in"
     assert results == run_rounds(build(name), N_ROUNDS)
-    assert not any(missing_learners(result) for result in results.data)
+    assert not any(result.missing for result in results.data)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -173,7 +174,7 @@ def test_a_voter_missing_in_a_round_abstains_and_the_run_goes_on(name, how):
            "failing": "failed on 'evaluate': the laptop's battery ran out"}[how]
     assert results.data[2].errors == [missing(2, 1, why)]
     assert results.data[2].votes[2] is False and np.isnan(results.data[2].vote_scores[2])
-    assert [missing_learners(result) for result in results.data] == [[], [], [2], [], []]
+    assert [result.missing for result in results.data] == [[], [], [2], [], []]
     assert (2, NODE[2], "query.init") in grid.answered, "learner 2 was not given the shared weights"
 
 
@@ -184,7 +185,7 @@ def test_a_proposer_missing_gives_a_rejected_round_nobody_votes_on(name):
     assert no_errors(results) == no_errors(in_process(name, skip=(1,)))
     assert results.data[2].errors == [missing(1, 1, f"no answer to 'train' within {DEADLINE:g} s")]
     assert not [answer for answer in grid.answered if answer[0] == 1], "voters were asked in round 1"
-    assert results.n_rejected >= 1 and missing_learners(results.data[2]) == [1]
+    assert results.n_rejected >= 1 and results.data[2].missing == [1]
 
 
 def test_a_laptop_closed_for_two_rounds_misses_its_vote_and_its_proposal_then_votes_again():
@@ -195,7 +196,7 @@ def test_a_laptop_closed_for_two_rounds_misses_its_vote_and_its_proposal_then_vo
     assert time.monotonic() - started < 4 * DEADLINE + 5
     assert no_errors(results) == no_errors(in_process(name, abstain={1: [2]}, skip=(2,)))
     assert results.data[3].errors == [missing(2, 2, f"no answer to 'query.init' within {DEADLINE:g} s")]
-    assert [missing_learners(result) for result in results.data] == [[], [], [2], [2], []]
+    assert [result.missing for result in results.data] == [[], [], [2], [2], []]
     assert isinstance(results.data[4].votes[2], bool) and not results.data[4].errors
 
 
@@ -239,12 +240,19 @@ def test_without_a_deadline_a_missing_learner_still_ends_the_run(how, complaint)
     assert (raised.value.learner_index, raised.value.round_index) == (2, 1)
 
 
-def test_missing_learners_reads_only_the_missing_ones():
-    result = Result(errors=[missing(0, 3, "no answer to 'train' within 10 s"),
-                            "learner 1 failed in round 3 while testing the proposal: OSError: disk",
-                            missing(2, 3, "failed on 'evaluate': boom", node=4242)])
-    assert missing_learners(result) == [0, 2]
-    assert missing_learners(Result()) == []
+def test_who_was_missing_is_data_that_a_results_file_keeps(tmp_path):
+    """``Result.missing`` travels in the results file (the host's command reads it from the ServerApp's);
+    a file written before it existed reads as nobody missing, and a learner that is not one is refused."""
+    results = run(ClassroomGrid(NAMES[0], silent={2: {1}}))
+    results.save(tmp_path / "results.json")
+    loaded = Results.load(tmp_path / "results.json")
+    assert [result.missing for result in loaded.data] == [[], [], [2], [], []]
+    data = results.to_dict()
+    del data["data"][2]["missing"]
+    assert Results.from_dict(data).data[2].missing == []
+    data["data"][2]["missing"] = [3]
+    with pytest.raises(ValueError, match=r"round 2: missing: got \[3\]; expected a list of learners'"):
+        Results.from_dict(data)
 
 
 @pytest.mark.parametrize("deadline", [0, -1.0, math.inf, True, "10"])
@@ -264,7 +272,7 @@ def test_the_class_roster_says_who_was_missing_in_the_last_round(tmp_path):
     start = Result(False, [True] * 3, [0.5] * 3, [0.5] * 3)
     round_0 = Result(False, [None, False, False], [0.6, 0.5, float("nan")], [0.6, 0.5, float("nan")],
                      block_proposer=0, errors=["learner 2 (SuperNode 7) missing in round 0: no answer to "
-                                               "'evaluate' within 30 s"])
+                                               "'evaluate' within 30 s"], missing=[2])
     assert [row["last_round"] for row in host.roster(Results([start]))] == [None, None, None]
     assert host.roster(Results([start, round_0])) == [
         {"learner": 0, "name": "ada", "connection": None, "last_round": "answered"},

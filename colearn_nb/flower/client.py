@@ -11,7 +11,6 @@ Taught in notebook 12.
 """
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 from ..protocol.weights import weights_are_finite
+from .learner_events import LearnerEvent, record_event
 from .records import (
     bytes_to_state,
     config_int,
@@ -29,7 +29,6 @@ from .records import (
     weights_to_record,
 )
 
-logger = logging.getLogger(__name__)  # a participant's worker log shows its own proposals and votes
 if TYPE_CHECKING:
     from flwr.app import ArrayRecord, ConfigRecord, Context, Message
     from flwr.clientapp import ClientApp
@@ -207,8 +206,7 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
         round_index = config_int(colearn_config(message), "round")
         node.keep_pending(proposal, round_index)
         node.save()
-        logger.info("round %d: proposed new weights (they score %.4g on my vote set)", round_index,
-                    scored.vote_score)
+        record_event(LearnerEvent(round_index, "proposed", scored.vote_score))
         return _reply(message, weights=context.state[PENDING_KEY], scores=scores_to_record(scored),
                       summary=summary_to_record(proposal.training_summary),
                       finite=ConfigRecord({"finite": finite}))
@@ -225,8 +223,7 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
         round_index = config_int(colearn_config(message), "round")
         node.keep_pending(proposal, round_index, record)
         node.save()
-        logger.info("round %d: voted %s (the proposal scores %.4g on my vote set, my weights %.4g)",
-                    round_index, "yes" if scored.vote else "no", scored.vote_score, held_score)
+        record_event(LearnerEvent(round_index, "voted", scored.vote_score, bool(scored.vote), held_score))
         return _reply(message, scores=scores_to_record(scored))
 
     @app.query("decide")

@@ -12,10 +12,11 @@ does not answer within ``timeout``, or answers with an error, ends the run (``Le
 one, each exchange of a round waits at most ``round_deadline`` seconds (no longer than the last
 reply takes) and a learner missing from it is recorded, not fatal: a missing voter abstains (a no
 vote, NaN scores, as ``run_one_round(..., on_error="abstain")``), a missing proposer makes the round
-a rejected one that nobody votes on; either way the reason, "learner 2 (SuperNode 123) missing in
-round 4: ...", is in the round's ``errors`` (``missing_learners`` reads them back). A learner that
-missed a message is out of sync: before each later round it is sent the shared weights (learner 0's,
-then each accepted proposal) by ``query.init``, and takes part again once it answers. A SuperNode
+a rejected one that nobody votes on; either way the round's ``missing`` names the learner (data, read
+by the class's roster and command line) and its ``errors`` say why, "learner 2 (SuperNode 123) missing
+in round 4: ...". A learner that missed a message is out of sync: before each later round it is sent the
+shared weights (learner 0's, then each accepted proposal) by ``query.init``, and takes part again once
+it answers. A SuperNode
 that connects during the run (a restarted one, under a new node id) is asked its ``partition-id``
 and replaces an out-of-sync learner's node. The start (finding the learners, equal weights) always
 waits ``timeout`` and raises.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +47,6 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_S: float | None = 0.02  # the deployment Grid's own send_and_receive sleeps 3 s between pulls
 Decision = tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
 NO_DECISION: Decision = (-1, False)
-MISSING = re.compile(r"learner (\d+) \(SuperNode \d+\) missing in round \d+: ")
 
 
 def check_counts(n_learners: int, n_rounds: int) -> None:
@@ -61,16 +60,6 @@ def check_round_deadline(round_deadline: float | None) -> None:
     if round_deadline is not None:
         check_number("round_deadline", round_deadline, minimum=0, low_open=True,
                      hint=" of seconds each step of a round waits for answers, e.g. 30, or None")
-
-
-def missing_learners(result: Result) -> list[int]:
-    """The learners missing from a round of ``run_colearn`` with a ``round_deadline``, read from its errors.
-
-    >>> missing_learners(Result(errors=["learner 2 (SuperNode 9) missing in round 4: no answer to 'evaluate' "
-    ...                                 "within 10 s"]))
-    [2]
-    """
-    return sorted({int(match.group(1)) for error in result.errors if (match := MISSING.match(error))})
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
@@ -201,7 +190,7 @@ class Roster:
 
 def missing_reason(learner: int, node: int, round_index: int, message_type: str, error: str | None,
                    round_deadline: float) -> str:
-    """Why a learner is missing from a round, in the form ``missing_learners`` reads back."""
+    """Why a learner is missing from a round, for the round's ``errors`` (``missing`` names it)."""
     why = (f"no answer to '{message_type}' within {round_deadline:g} s" if error is None
            else f"failed on '{message_type}': {error}")
     return f"learner {learner} (SuperNode {node}) missing in round {round_index}: {why}"
@@ -336,14 +325,20 @@ def vote_on(grid: Grid, roster: Roster, round_index: int, vote_threshold: float,
 
 
 def voting_round(grid: Grid, roster: Roster, round_index: int, vote_threshold: float) -> Result:
-    """One round: learners out of sync get the shared weights, the proposer trains, the others vote."""
+    """One round: learners out of sync get the shared weights, the proposer trains, the others vote.
+
+    The round's ``missing``: the learners that did not answer in it (their reasons in ``errors``).
+    """
     missing = bring_in_sync(grid, roster, round_index)
     proposal = propose(grid, roster, round_index, missing)
     if proposal is None:
-        return without_proposal(roster, round_index, missing)
-    if not bool(proposal.config_records["finite"]["finite"]):
-        return refuse_untested(grid, roster, round_index, proposal, missing)
-    return vote_on(grid, roster, round_index, vote_threshold, proposal, missing)
+        result = without_proposal(roster, round_index, missing)
+    elif not bool(proposal.config_records["finite"]["finite"]):
+        result = refuse_untested(grid, roster, round_index, proposal, missing)
+    else:
+        result = vote_on(grid, roster, round_index, vote_threshold, proposal, missing)
+    result.missing = sorted(missing)
+    return result
 
 
 def tell_last_decision(grid: Grid, roster: Roster, n_rounds: int) -> None:
@@ -361,7 +356,7 @@ def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: floa
     The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
     same learners in one process. ``on_round(results)`` is called after every round. The start waits
     up to ``timeout`` for every learner; ``round_deadline`` (seconds; see the module's docstring) lets
-    the rounds go on without a missing learner, which ``missing_learners(result)`` then names.
+    the rounds go on without a missing learner, which the round's ``Result.missing`` then names.
     """
     check_counts(n_learners, n_rounds)
     check_vote_threshold(vote_threshold)

@@ -27,6 +27,7 @@ class Result:
     training_summaries: list[Any] = field(default_factory=list)
     block_proposer: int | None = None
     errors: list[str] = field(default_factory=list)  # why learners abstained, or why a proposal was refused
+    missing: list[int] = field(default_factory=list)  # learners that did not answer (a deployment's deadline)
 
     def __repr__(self) -> str:
         return (f"Result(proposer={self.block_proposer}, accepted={self.vote}, "
@@ -281,7 +282,17 @@ def _result_from_dict(round_index: int, r: Any) -> Result:
         raise ValueError(f"{where}: errors: got {errors!r}; expected a list of strings")
     return Result(vote=vote, votes=list(votes), vote_scores=vote_scores, test_scores=test_scores,
                   training_summaries=_summaries(where, r.get("training_summaries", [])),
-                  block_proposer=proposer, errors=list(errors))
+                  block_proposer=proposer, errors=list(errors), missing=_learners(where, r.get("missing", []),
+                                                                                  len(votes)))
+
+
+def _learners(where: str, values: Any, n_learners: int) -> list[int]:
+    """``missing``: learners' indices, each in [0, n_learners - 1] (older files have none: ``[]``)."""
+    if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n_learners for v in values):
+        raise ValueError(f"{where}: missing: got {values!r}; expected a list of learners' indices, integers "
+                         f"in [0, {n_learners - 1}]")
+    return list(values)
 
 
 def _fmt(x: Any) -> str:

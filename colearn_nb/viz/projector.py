@@ -14,14 +14,14 @@ from pathlib import Path
 from textwrap import shorten
 from typing import Any
 
-from ..protocol.checks import check_int, check_number, check_vote_threshold
+from ..protocol.checks import check_int
+from ..protocol.class_settings import CLASS_LIMITS, CLASS_SETTINGS, check_class_settings
 from ..protocol.results import Results
 from .dashboard import CELL_STYLE, status_line
 from .live import LivePlot
 
 log = logging.getLogger(__name__)
-FORM_FIELDS = ("address", "port", "n_learners", "n_rounds", "vote_threshold", "round_deadline",
-               "pretend_laptops")
+FORM_FIELDS = (*CLASS_SETTINGS, "pretend_laptops")
 NOTEBOOK_ONLY = "notebook-only"  # the tag of a notebook's cells left out of the page (Voila)
 PAGE_STYLE = f"""<style>
 body[data-voila] .celltag_{NOTEBOOK_ONLY},
@@ -95,8 +95,7 @@ class Projector:
                   "vote_threshold": ("BoundedFloatText", "vote threshold"),
                   "round_deadline": ("BoundedFloatText", "deadline (s)"),
                   "pretend_laptops": ("BoundedIntText", "pretend laptops (a rehearsal)")}
-        bounds = {"port": (1, 65535), "n_learners": (2, 500), "n_rounds": (1, 1000), "vote_threshold": (0, 1),
-                  "round_deadline": (1, 3600), "pretend_laptops": (0, 16)}
+        bounds = {**CLASS_LIMITS, "pretend_laptops": (0, 16)}  # the form refuses what the check refuses
         self.form = {name: getattr(widgets, kind)(
             value=settings[name], description=label, style=style, layout=width,
             **dict(zip(("min", "max"), bounds.get(name, ()), strict=False)))
@@ -138,16 +137,12 @@ class Projector:
     def settings(self) -> dict[str, Any]:
         """The form's values, checked; ``ValueError`` says which one is wrong."""
         values = {name: self.form[name].value for name in FORM_FIELDS}
-        if not str(values["address"]).strip():
-            raise ValueError("address: empty; give the address laptops in the room dial, e.g. 192.168.1.20")
-        check_int("n_learners", values["n_learners"], minimum=2, hint=": a class needs at least 2 learners")
-        check_int("pretend_laptops", values["pretend_laptops"], minimum=0, maximum=values["n_learners"],
+        checked = check_class_settings(values)  # the same checks as the host command's
+        check_int("pretend_laptops", values["pretend_laptops"], minimum=0, maximum=checked["n_learners"],
                   hint=" (at most the number of learners)")
-        check_vote_threshold(values["vote_threshold"])
-        check_number("round_deadline", values["round_deadline"], 0, low_open=True, hint=" seconds, e.g. 30")
         if values["pretend_laptops"] and self.pretend_laptop is None:
             raise ValueError("pretend_laptops: this projector was made without pretend_laptop=Participant")
-        return values | {"address": str(values["address"]).strip()}
+        return values | checked
 
     def open(self, **settings: Any) -> bool:
         """Open the class with the form's settings (``settings`` fill it in first); False if open already."""

@@ -8,68 +8,118 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
-import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
+from ...protocol.class_settings import check_class_settings
 from ...protocol.results import Results
-from ..deploy.loopback import CLIENT_APP
-from ..server import MISSING
+from ..deploy.loopback import CLIENT_APP, check_app_reference
+from .ending import ClassEnded, Ending
 from .host import DEFAULT_PORT
 
+HOST_OPTIONS = {"address": "--address", "port": "--port", "n_learners": "--learners", "n_rounds": "--rounds",
+                "vote_threshold": "--threshold", "round_deadline": "--deadline"}  # setting -> its option
 APP_HELP = ("the ClientApp every learner runs, module:attribute installed on every laptop (default: the "
             "kit's MNIST learners)")
 
 
 def round_line(results: Results, round_index: int) -> str:
-    """One line about a round: proposer, decision, votes, the shared model's score, who was missing."""
+    """One line about a round: proposer, decision, votes, the shared model's score, who was missing and why
+    (the round's ``errors``, when someone was)."""
     result = results.data[round_index + 1]
     approves = sum(vote is True for vote in result.votes)
-    missing = [error for error in result.errors if MISSING.match(error)]
     return (f"round {round_index}: learner {result.block_proposer} proposed, "
             f"{'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes); "
             f"shared model {results.shared_model_scores[round_index + 1]:.3f}"
-            + "".join(f"; {reason}" for reason in missing))
+            + "".join(f"; {reason}" for reason in (result.errors if result.missing else [])))
 
 
-def print_new_rounds() -> Callable[[Results], None]:
-    """An ``on_round`` that prints a line for every round it has not printed yet."""
-    printed = [0]
+class RoundPrinter:
+    """An ``on_round`` printing a line for every round it has not printed yet; it keeps the rounds so far."""
 
-    def on_round(results: Results) -> None:
-        for round_index in range(printed[0], len(results.data) - 1):
+    def __init__(self) -> None:
+        self.results: Results | None = None
+
+    def __repr__(self) -> str:
+        return f"RoundPrinter({self.n_rounds} rounds printed)"
+
+    @property
+    def n_rounds(self) -> int:
+        """How many rounds have completed."""
+        return 0 if self.results is None else len(self.results.data) - 1
+
+    def __call__(self, results: Results) -> None:
+        for round_index in range(self.n_rounds, len(results.data) - 1):
             print(round_line(results, round_index), file=sys.stderr, flush=True)
-        printed[0] = len(results.data) - 1
-
-    return on_round
+        self.results = results
 
 
 def host(args: argparse.Namespace) -> None:
-    """The teacher's command: start the class, print the join line, run when everyone is in."""
-    from .host import ClassHost, room_address
+    """The teacher's command (``args`` checked): start the class, print the join line, run when all are in.
 
-    with ClassHost(args.dir, args.learners, args.address or room_address(), args.port,
-                   client_app=args.app) as classroom:
-        print(classroom.join_line(), flush=True)
-        print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
-              file=sys.stderr, flush=True)
-        start_now = threading.Event()
+    Enter (once the rounds run), Ctrl-C, SIGTERM or SIGHUP end it: every process it started ends, the rounds
+    done are saved, one line says so.
+    """
+    from .host import ClassHost
 
-        def start_on_enter() -> None:
-            if sys.stdin.readline():  # Enter; at the end of input (no terminal) wait for everyone
-                start_now.set()
+    rounds = RoundPrinter()
+    with Ending() as ending:
+        try:
+            with ClassHost(args.dir, args.learners, args.address, args.port,
+                           client_app=args.app) as classroom:
+                run_hosted_class(classroom, args, ending, rounds)
+        except ClassEnded as ended:  # every process of the class has ended: the with block closed it
+            say(save_rounds_done(ended.how, rounds, args), sys.stderr)
+            raise SystemExit(ended.exit_status) from None
+    assert rounds.results is not None
+    rounds.results.save(args.results)
+    print(f"results in {args.results}: {rounds.results!r}", file=sys.stderr)
 
-        threading.Thread(target=start_on_enter, daemon=True).start()
-        n_joined = wait_for_laptops(classroom, start_now)
-        print(f"{n_joined} learners in; {args.rounds} rounds", file=sys.stderr, flush=True)
-        results = classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=print_new_rounds())
-        results.save(args.results)
-        print(f"results in {args.results}: {results!r}", file=sys.stderr)
+
+def run_hosted_class(classroom, args: argparse.Namespace, ending: Ending, rounds: RoundPrinter) -> None:
+    """Print the join line, wait for the laptops (or Enter), run the rounds; Enter then ends the class."""
+    print(classroom.join_line(), flush=True)
+    print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
+          file=sys.stderr, flush=True)
+    start_now, rounds_begun = threading.Event(), threading.Event()
+
+    def on_enter() -> None:
+        while sys.stdin.readline():  # at the end of input (no terminal) nothing: wait for everyone
+            if rounds_begun.is_set():
+                ending.end("Enter")
+                return
+            start_now.set()
+
+    threading.Thread(target=on_enter, daemon=True).start()
+    n_joined = wait_for_laptops(classroom, start_now)
+    rounds_begun.set()
+    print(f"{n_joined} learners in; {args.rounds} rounds (Enter or Ctrl-C ends the class, keeping the rounds "
+          "done)", file=sys.stderr, flush=True)
+    rounds(classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=rounds))
+
+
+def save_rounds_done(how: str, rounds: RoundPrinter, args: argparse.Namespace) -> str:
+    """Save the rounds done of a class ended early; the one line ``host`` ends with: how, what, where."""
+    done = f"after {rounds.n_rounds} of {args.rounds} rounds" if rounds.n_rounds else "before its first round"
+    saved = "nothing to save"
+    if rounds.results is not None:
+        rounds.results.save(args.results)
+        saved = f"{'the round' if rounds.n_rounds == 1 else 'those rounds'} saved in {args.results}"
+    return f"host: the class ended ({how}) {done}; every process it started has ended; {saved}"
+
+
+def say(line: str, stream: TextIO) -> None:
+    """Print the command's last line, unless its terminal is gone (closed: SIGHUP) and nobody can read it."""
+    try:
+        print(line, file=stream, flush=True)
+    except OSError:
+        pass
 
 
 def wait_for_laptops(classroom, start_now: threading.Event) -> int:
@@ -88,24 +138,86 @@ def wait_for_laptops(classroom, start_now: threading.Event) -> int:
             return n_joined
 
 
-def join(args: argparse.Namespace) -> None:
-    """A participant's command: join the class and run this laptop's learner until Ctrl-C."""
+def join(args: argparse.Namespace, secrets: tuple[str, str]) -> None:
+    """A participant's command: join the class (``secrets``: its code and CA fingerprint), run this laptop's
+    learner until Ctrl-C, SIGTERM or SIGHUP; then its SuperNode and worker end and one line says so."""
     from .participant import JoinError, Participant
 
-    code, fingerprint = join_secrets(args)
+    code, fingerprint = secrets
     participant = Participant(args.dir, args.address, code, fingerprint, args.name, args.app)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    with Ending():
+        try:
+            participant.start()
+            print(f"joined as learner {participant.partition_id} of {participant.n_learners}; this laptop's "
+                  "votes appear below as the rounds run (Ctrl-C leaves the class)", flush=True)
+            follow_votes(participant)
+        except JoinError as refusal:
+            raise SystemExit(f"join: {refusal}") from None
+        except ClassEnded as ended:
+            participant.close()
+            joined = "left the class" if participant.partition_id is not None else "stopped before joining"
+            say(f"join: {joined} ({ended.how}); this laptop's SuperNode and worker have ended", sys.stdout)
+            raise SystemExit(ended.exit_status) from None
+        finally:
+            participant.close()
+
+
+def check_host_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """``host``'s settings checked before anything starts, as the projector's form checks them (``ValueError``
+    names the option); fills in the default address, checks the gateway could listen there."""
+    from .host import room_address
+
+    given = {"address": args.address or room_address(), "port": args.port, "n_learners": args.learners,
+             "n_rounds": args.rounds, "vote_threshold": args.threshold, "round_deadline": args.deadline}
+    checked = check_class_settings(given, names=HOST_OPTIONS)
+    check_app_option(args.app)
+    if not args.results.parent.is_dir() or args.results.is_dir():
+        raise ValueError(f"--results: got {str(args.results)!r}; expected a file in a folder that exists, "
+                         "e.g. classroom_results.json")
+    check_listening(checked["address"], checked["port"])
+    as_given = {option.lstrip("-"): checked[name] for name, option in HOST_OPTIONS.items()}
+    return argparse.Namespace(**{**vars(args), **as_given})
+
+
+def check_listening(address: str, port: int) -> None:
+    """``ValueError`` unless this machine can listen on ``address``:``port`` now (the gateway's door)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind((address, port))
+        except socket.gaierror:
+            raise ValueError(f"--address: got {address!r}, a name this machine cannot resolve; give the "
+                             "address laptops dial, e.g. 192.168.1.20") from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ValueError(f"--port: {port} is in use on {address} (another class still open?); end "
+                                 "it, or give another --port") from None
+            raise ValueError(f"--address: got {address!r}, not an address of this machine ({exc.strerror}); "
+                             "give one of its own, the one laptops dial") from None
+
+
+def check_app_option(app: str) -> None:
+    """``--app``: ``module:attribute`` (``check_app_reference``, the message naming the option)."""
     try:
-        participant.start()
-        print(f"joined as learner {participant.partition_id} of {participant.n_learners}; this laptop's "
-              "votes appear below as the rounds run (Ctrl-C leaves the class)", flush=True)
-        follow_votes(participant)
-    except JoinError as refusal:
-        raise SystemExit(f"join: {refusal}") from None
-    except KeyboardInterrupt:
-        pass
-    finally:
-        participant.close()
+        check_app_reference(app)
+    except ValueError as wrong:
+        raise ValueError(str(wrong).replace("client_app:", "--app:", 1)) from None
+
+
+def check_join_settings(args: argparse.Namespace) -> tuple[str, str]:
+    """``join``'s settings checked before anything starts; (join code, CA fingerprint) from them."""
+    from .participant import check_fingerprint, parse_address
+
+    parse_address(args.address)
+    check_app_option(args.app)
+    code, fingerprint = join_secrets(args)
+    try:
+        check_fingerprint(fingerprint)
+    except ValueError as wrong:
+        raise ValueError(str(wrong).replace("ca_sha256:", "--ca-sha256:", 1)) from None
+    if not args.name.strip():
+        raise ValueError("--name: empty; give the name the teacher sees, e.g. --name ada")
+    return code, fingerprint
 
 
 def join_secrets(args: argparse.Namespace) -> tuple[str, str]:
@@ -123,14 +235,14 @@ def join_secrets(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def follow_votes(participant, interval_s: float = 0.5) -> None:
-    """Print this learner's vote lines from its worker's log as they come; stops if a process ends."""
-    log, position = participant.log_path("worker_supernode"), 0
+    """Print this learner's proposals and votes as its worker records them; stops if a process ends."""
+    from ..learner_events import read_events
+
+    position = 0
     while all(process.poll() is None for process in participant.processes):
-        text = log.read_text(errors="replace")
-        for line in text[position:].splitlines():
-            if " voted " in line or " proposed " in line:
-                print(line.split(" colearn_nb.flower.client ")[-1], flush=True)
-        position = len(text)
+        events, position = read_events(participant.events_path, position)
+        for event in events:
+            print(event.line(), flush=True)
         time.sleep(interval_s)
     raise SystemExit("join: this laptop's SuperNode or worker stopped; run the join line again to rejoin")
 
@@ -170,12 +282,17 @@ def main(argv: list[str] | None = None) -> None:
 
     commands = parser()
     args = commands.parse_args(argv)
+    try:  # every setting checked before anything starts: what was wrong, what to give, exit status 2
+        args = check_host_settings(args) if args.command == "host" else args
+        secrets = check_join_settings(args) if args.command == "join" else ("", "")
+    except ValueError as bad_input:
+        commands.error(str(bad_input))
     require_flwr()
     quiet_flower_environment()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        host(args) if args.command == "host" else join(args)
-    except ValueError as bad_input:  # what was wrong and what to give instead, without a traceback
+        host(args) if args.command == "host" else join(args, secrets)
+    except ValueError as bad_input:  # found later (e.g. by Flower): without a traceback too
         commands.error(str(bad_input))
 
 

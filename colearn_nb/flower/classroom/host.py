@@ -22,7 +22,6 @@ from typing import Any
 from ...protocol.checks import check_int
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, LoopbackFederation
-from ..server import missing_learners
 from .gateway import Gateway, GatewaySettings, JoinRefused, make_gateway_app
 
 logger = logging.getLogger(__name__)
@@ -218,7 +217,7 @@ class ClassHost(LoopbackFederation):
         before the first round. Flower marks a laptop offline only after two missed heartbeats (a minute).
         """
         last = results.data[-1] if results is not None and len(results.data) > 1 else None
-        missing = set(missing_learners(last)) if last is not None else set()
+        missing = set(last.missing) if last is not None else set()
         statuses = self.node_statuses() if connected and self.node_ids else {}
         members = sorted(self.members.values(), key=lambda member: member["partition_id"])
         return [{"learner": m["partition_id"], "name": m["name"],

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..deploy.credentials import TLSFiles, make_node_keys
 from ..deploy.loopback import CLIENT_APP, LoopbackFederation
+from ..learner_events import EVENTS_VARIABLE
 from .host import CODE_ALPHABET, DEFAULT_PORT, FINGERPRINT_LETTERS, fingerprint_matches
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,15 @@ class Participant(LoopbackFederation):
         running = sum(p.poll() is None for p in self.processes)
         return f"Participant({who}, class at {self.superlink_address}, {running} processes running)"
 
+    @property
+    def events_path(self) -> Path:
+        """Where this laptop's worker writes its learner's proposals and votes (``learner_events``)."""
+        return self.directory / "logs" / "learner_events.jsonl"
+
+    def environment(self) -> dict[str, str]:
+        """``LoopbackFederation``'s, and the file the worker's ClientApp writes its learner's events to."""
+        return {**super().environment(), EVENTS_VARIABLE: str(self.events_path)}
+
     def log_path(self, process: str) -> Path:
         """The log of its ``"supernode"`` or ``"worker_supernode"``, named as ``start_supernode`` names it."""
         return self.directory / "logs" / f"{process}_{self.partition_id}_participant.log"
@@ -134,6 +144,7 @@ class Participant(LoopbackFederation):
         answer = request_join(self.host, self.gateway_port, ca_pem, self.code,
                               public_key.read_text().strip(), self.name)
         self.partition_id, self.n_learners = int(answer["partition_id"]), int(answer["n_learners"])
+        self.events_path.unlink(missing_ok=True)  # this join's events only
         self.connect(self.partition_id, private_key)
         return self
 

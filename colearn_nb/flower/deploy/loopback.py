@@ -2,7 +2,8 @@
 
 TLS with a certificate authority made on the spot, SuperNode authentication with keys
 registered at the SuperLink, and ``flwr run`` of the MNIST app. Every process starts in its
-own process group and is ended by that group's id; nothing is left running after ``close``.
+own process group and is ended by that group's id; nothing is left running after ``close``, nor after
+the process that started them is killed (``guard.ProcessGuard`` ends the groups then).
 Taught in notebook 12 (its deployment recipe).
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ...protocol.results import Results
 from ..environment import QUIET_ENVIRONMENT, require_flwr
 from ..server import check_counts, check_round_deadline
 from .credentials import TLSFiles, make_node_keys, make_tls_files
+from .guard import ProcessGuard
+from .results_files import ResultsFiles
 
 logger = logging.getLogger(__name__)
 ISOLATION_MODES = ("process", "subprocess")
@@ -47,7 +50,7 @@ packages = ["."]
 publisher = "colearn-nb"
 
 [tool.flwr.app.components]
-serverapp = "colearn_nb.flower.mnist_app:server_app"
+serverapp = "colearn_nb.flower.deploy.server_app:server_app"
 clientapp = "{client_app}"
 
 [tool.flwr.app.config]
@@ -148,16 +151,15 @@ def end_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
 def follow_rounds(results_path: Path, timeout: float, on_round: Callable[[Results], None] | None,
                   logs: Path) -> Results:
     """The ServerApp's ``Results`` once written; meanwhile ``on_round`` gets the rounds as they grow."""
-    deadline, n_seen, progress = time.monotonic() + timeout, 0, results_path.with_suffix(".rounds.json")
+    deadline, n_seen, files = time.monotonic() + timeout, 0, ResultsFiles(results_path)
     while not results_path.exists():
-        if on_round is not None and progress.exists():
-            results = Results.load(progress)
+        if on_round is not None and files.rounds.exists():
+            results = Results.load(files.rounds)
             if len(results.data) > n_seen:
                 n_seen = len(results.data)
                 on_round(results)
-        if results_path.with_suffix(".error").exists():
-            raise RuntimeError(f"the ServerApp failed: {results_path.with_suffix('.error').read_text()} "
-                               f"(logs in {logs})")
+        if files.error.exists():
+            raise RuntimeError(f"the ServerApp failed: {files.error.read_text()} (logs in {logs})")
         if time.monotonic() > deadline:
             raise TimeoutError(f"no results in {results_path} after {timeout} s; see {logs}")
         time.sleep(0.2)
@@ -188,6 +190,7 @@ class LoopbackFederation:
         self.directory, self.n_learners, self.fast = Path(directory).resolve(), n_learners, fast
         self.start_timeout = start_timeout
         self.processes: list[subprocess.Popen] = []
+        self.guard = ProcessGuard()  # ends the process groups should this process die without close()
         self.port = free_port()  # the SuperLink's one HTTPS port: Fleet, Control and Runtime APIs
         self.tls: TLSFiles | None = None
         self.tls_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # the names its certificate holds
@@ -217,8 +220,14 @@ class LoopbackFederation:
         with open(self.directory / "logs" / f"{log_name}.log", "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.environment(),
                                        cwd=self.directory, start_new_session=True)
+        self.guard.watch(process.pid)  # its own session: the group's id is its id
         self.processes.append(process)
         return process
+
+    def end_process(self, process: subprocess.Popen) -> None:
+        """End ``process``'s group (``end_process_group``); the guard forgets it."""
+        end_process_group(process)
+        self.guard.forget(process.pid)
 
     def flwr(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         """Run the ``flwr`` command line (in its own process group) and return what it printed."""
@@ -228,7 +237,7 @@ class LoopbackFederation:
         try:
             process.wait(timeout=timeout)
         finally:
-            end_process_group(process)
+            self.end_process(process)
         log = (self.directory / "logs" / f"{log_name}.log").read_text(errors="replace")
         return subprocess.CompletedProcess(command, process.returncode, log)
 
@@ -333,9 +342,10 @@ class LoopbackFederation:
         return follow_rounds(results_path, timeout, on_round, self.directory / "logs")
 
     def close(self) -> None:
-        """End every process this federation started, each by its process group id."""
+        """End every process this federation started, each by its process group id; then the guard."""
         for process in reversed(self.processes):
-            end_process_group(process)
+            self.end_process(process)
+        self.guard.close()
 
     def __enter__(self) -> Self:
         try:
