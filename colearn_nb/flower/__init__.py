@@ -20,6 +20,8 @@ _PUBLIC = {
     "LoopbackFederation": "deploy.loopback", "write_flower_app": "deploy.loopback",
     "make_tls_files": "deploy.credentials", "make_node_keys": "deploy.credentials",
     "ClientAppWorker": "deploy.worker",
+    "run_federated": "aggregation", "federated_round": "aggregation", "aggregate_updates": "aggregation",
+    "make_strategy": "aggregation", "ProximalTerm": "aggregation", "RULES": "aggregation",
 }
 
 __all__ = sorted(_PUBLIC)
