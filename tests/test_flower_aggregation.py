@@ -276,7 +276,8 @@ def same(a, b):
     (lambda ls: run_federated(ls, 1, rule="bulyan", num_malicious_nodes=1),
      r"^learners: got 3; Bulyan with num_malicious_nodes=1 needs at least 7"),
     (lambda ls: run_federated(ls, 1, num_examples=[1, 2]), r"^num_examples: got 2 numbers for 3 learners"),
-    (lambda ls: run_federated(ls, 1, num_examples=[1, 0, 2]), r"^num_examples\[1\]: got 0"),
+    (lambda ls: run_federated(ls, 1, num_examples=[1, 0, 2]),
+     r"^num_examples\[1\]: got 0; expected an integer >= 1"),
     (lambda ls: run_federated(ls, 1, rule=object()), r"^rule: got <object object"),
 ])
 def test_bad_input_is_refused_before_any_learner_trains(call, message):

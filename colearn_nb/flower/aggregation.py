@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..protocol.checks import check_n_learners, check_n_rounds, check_number
+from ..protocol.checks import check_int, check_n_learners, check_n_rounds
 from ..protocol.interface import MachineLearningInterface, Weights
 from ..protocol.loop import OnRound, _callbacks, start_results
 from ..protocol.results import Result, Results
@@ -94,14 +94,18 @@ class ProximalTerm:
 
 def _reply(arrays: ArrayRecord, n_examples: int, weighted_by_key: str, node_id: int,
            server_round: int) -> Message:
-    """A train reply from node ``node_id``, as a ClientApp sends it: the arrays and its number of examples."""
-    from flwr.app import DEFAULT_TTL, Message, MessageType, Metadata, MetricRecord, RecordDict
+    """A train reply from node ``node_id``, as a ClientApp sends it: the arrays and its number of examples.
+
+    Built as Flower rebuilds a message it received (``make_message``), so no run needs to be going on.
+    """
+    from flwr.app import DEFAULT_TTL, MessageType, Metadata, MetricRecord, RecordDict
+    from flwr.app.message import make_message
 
     content = RecordDict({"arrays": arrays, "metrics": MetricRecord({weighted_by_key: n_examples})})
     metadata = Metadata(run_id=0, message_id=f"{server_round}.{node_id}", src_node_id=node_id, dst_node_id=0,
                         reply_to_message_id="", group_id=str(server_round), created_at=time.time(),
                         ttl=DEFAULT_TTL, message_type=MessageType.TRAIN)
-    return Message(content=content, metadata=metadata)
+    return make_message(metadata, content)
 
 
 def _as_the_updates(arrays: ArrayRecord, like: Any) -> Weights:
@@ -150,7 +154,7 @@ def _check_num_examples(learners: Sequence[MachineLearningInterface],
     if len(num_examples) != len(learners):
         raise ValueError(f"num_examples: got {len(num_examples)} numbers for {len(learners)} learners; "
                          "expected one number of training examples per learner")
-    return [int(check_number(f"num_examples[{i}]", n, 0, low_open=True)) for i, n in enumerate(num_examples)]
+    return [check_int(f"num_examples[{i}]", n, minimum=1) for i, n in enumerate(num_examples)]
 
 
 def _check_strategy(strategy: Strategy, learners: Sequence[MachineLearningInterface]) -> float:
@@ -158,10 +162,11 @@ def _check_strategy(strategy: Strategy, learners: Sequence[MachineLearningInterf
     if not callable(getattr(strategy, "aggregate_train", None)):
         raise ValueError(f"rule: got {strategy!r}; expected a rule's name ({', '.join(RULES)}) or a Flower "
                          "strategy object (from flwr.serverapp.strategy)")
-    needed = 4 * strategy.num_malicious_nodes + 3 if type(strategy).__name__ == "Bulyan" else 1
+    malicious = getattr(strategy, "num_malicious_nodes", 0)
+    needed = 4 * malicious + 3 if type(strategy).__name__ == "Bulyan" else 1
     if len(learners) < needed:
-        raise ValueError(f"learners: got {len(learners)}; Bulyan with num_malicious_nodes="
-                         f"{strategy.num_malicious_nodes} needs at least {needed} "
+        raise ValueError(f"learners: got {len(learners)}; Bulyan with num_malicious_nodes={malicious} "
+                         f"needs at least {needed} "
                          "(4 * num_malicious_nodes + 3): add learners or lower num_malicious_nodes")
     mu = float(getattr(strategy, "proximal_mu", 0.0))
     for i, learner in enumerate(learners):
@@ -232,7 +237,8 @@ def run_federated(learners: Sequence[MachineLearningInterface], n_rounds: int,
     FedTrimmedAvg, ``num_malicious_nodes`` and ``num_nodes_to_select`` for Krum, MultiKrum and Bulyan),
     or a Flower strategy object. Learners start from learner 0's weights; each update is weighted by the
     learner's ``num_examples`` (default: the size of its train loader's data). Every learner trains
-    ``num_train_batches`` per round, as for one proposal. After each round ``on_round(results)`` is called.
+    ``num_train_batches`` per round, as for one proposal. After each round ``on_round(results)`` is called
+    (one that returns ``False`` stops the run).
 
     >>> from colearn_nb.tutorial.factory import make_mnist_learners
     >>> results = run_federated(make_mnist_learners(n_learners=3), n_rounds=2, rule="fedmedian")
