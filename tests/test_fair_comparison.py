@@ -30,7 +30,8 @@ def comparison():
 
 
 # compare_fairly(small_mnist() split 3 ways, n_rounds=6, num_train_batches=3, seed=0) before make_learner
-# existed (commit 5148147): the default learner must still give exactly these numbers
+# existed (commit 5148147): the default learner must still give exactly these numbers (federated averaging's
+# too, since Flower's FedAvg strategy replaced the hand-written average: the same sums in the same order)
 BEFORE_MAKE_LEARNER = {
     "collective": [0.07999999821186066, 0.19333332777023315, 0.2733333359162013, 0.5933333237965902,
         0.5600000023841858, 0.7066666682561239, 0.6666666666666666],

@@ -1,11 +1,13 @@
-"""Collective learning on Flower: the same voting round with learners on separate machines.
+"""Collective learning on Flower: the same voting round with learners on separate machines; and
+Flower's aggregation rules (FedAvg, FedProx, FedMedian, ...) run in this process (``run_federated``).
 
 Needs the optional extra (``pip install -e .[flower]``); nothing here imports ``flwr``
-until a function that needs it is called, and the core kit never imports this package.
+until a function that needs it is called. Of the core kit, only the tutorial's fair comparison
+imports this package (``aggregation``, for its federated averaging).
 
     from colearn_nb.flower import run_flower_simulation, MnistLearnerFactory
     results = run_flower_simulation(MnistLearnerFactory(n_learners=3), n_learners=3, n_rounds=2)
-Taught in notebook 12.
+Taught in notebooks 11 (``run_federated``) and 12.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ _PUBLIC = {
     "LoopbackFederation": "deploy.loopback", "write_flower_app": "deploy.loopback",
     "make_tls_files": "deploy.credentials", "make_node_keys": "deploy.credentials",
     "ClientAppWorker": "deploy.worker",
+    "run_federated": "aggregation", "federated_round": "aggregation", "aggregate_updates": "aggregation",
+    "make_strategy": "aggregation", "ProximalTerm": "aggregation", "RULES": "aggregation",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -41,8 +41,10 @@ def _mean(values: list[float]) -> float:
 def holds_its_scores(result: Result) -> bool:
     """True when the learners hold the weights ``result`` scored: an accepted proposal, or no proposal at all.
 
-    ``block_proposer is None`` marks the start (``initial_result``) and learners training alone
-    (``individual_training_round``): each learner scored the weights it then kept, and nobody voted.
+    ``block_proposer is None`` marks the start (``initial_result``), learners training alone
+    (``individual_training_round``) and a federated round, with ``vote`` True (``colearn_nb.flower``'s
+    ``run_federated``: every learner took the aggregate): each learner scored the weights it then kept,
+    and nobody voted.
     """
     return result.vote or result.block_proposer is None
 
@@ -321,7 +323,8 @@ def round_headline(results: Results) -> str:
     if data_index == 0:
         return "Start: equal starting weights, before round 0 (no vote)"
     if last.block_proposer is None:
-        return f"Round {data_index - 1}: every learner trained alone (no vote)"
+        done = "trained and took the aggregate" if last.vote else "trained alone"
+        return f"Round {data_index - 1}: every learner {done} (no vote)"
     yes = sum(v is True for v in last.votes)
     return (f"Round {data_index - 1}: learner {last.block_proposer} proposed, "
             f"{'accepted' if last.vote else 'rejected'} ({yes} of {len(last.votes) - 1} voted yes)")
@@ -329,7 +332,7 @@ def round_headline(results: Results) -> str:
 
 def shared_model_line(results: Results, score_name: str = "score") -> str:
     """The mean test score of the weights every learner holds after the last round (its own, when alone)."""
-    alone = len(results.data) > 1 and results.data[-1].block_proposer is None
+    alone = len(results.data) > 1 and results.data[-1].block_proposer is None and not results.data[-1].vote
     held = "each learner's own model" if alone else "shared model"
     return f"{held}: mean test {score_name} {_fmt(results.shared_model_scores[-1])}"
 

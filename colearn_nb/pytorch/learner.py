@@ -127,6 +127,8 @@ class PytorchLearner(MachineLearningInterface):
     Training draws its randomness (Dropout, shuffling by loaders without a generator, DP noise) from
     a ``TrainingStream`` seeded by ``seed``, by default derived from torch's random state when the
     learner is built: proposals then do not depend on other learners in the process (see ``streams``).
+    ``extra_loss(model)``, when set (default None), is added to every training batch's loss (and so to
+    ``mean_train_loss``): FedProx's proximal term uses it; DP-SGD training refuses it.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Iterable,
@@ -170,6 +172,7 @@ class PytorchLearner(MachineLearningInterface):
         self.num_train_batches, self.num_test_batches = num_train_batches, num_test_batches
         self._last_tested: tuple[Weights | None, float] = (None, math.nan)
         self._before_proposal: dict | None = None
+        self.extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None
         self.vote_score = self.test(self.vote_loader, "vote_loader")
 
     def __repr__(self) -> str:
@@ -250,6 +253,8 @@ class PytorchLearner(MachineLearningInterface):
             return self.privacy.step(self.model, self.criterion, inputs, labels)
         self.optimizer.zero_grad()
         loss = self.criterion(self.batches.logits_of(self.model, inputs), labels)
+        if self.extra_loss is not None:
+            loss = loss + self.extra_loss(self.model)
         loss.backward()
         self.optimizer.step()
         return loss.detach()
@@ -385,6 +390,9 @@ class PytorchLearner(MachineLearningInterface):
             raise
 
     def _propose(self) -> Weights:
+        if self.privacy is not None and self.extra_loss is not None:
+            raise ValueError("extra_loss: got a loss term on a DP-SGD learner; DP-SGD clips each sample's "
+                             "gradient and cannot take a term on the weights: set extra_loss = None")
         proposal = self._state_copy()
         if self.privacy is not None and self.privacy.budget_exceeded(self.num_train_batches):
             return Weights(weights=proposal,

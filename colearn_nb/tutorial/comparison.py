@@ -7,7 +7,8 @@ optimizer settings and the same number of training batches per round:
 - ``alone``: each learner trains on its own data only, when its turn comes (no sharing);
 - ``pooled``: one model trained on all the learners' data put together (no privacy);
 - ``federated averaging``: every ``n_learners`` rounds, each learner trains from the shared
-  model and the shared model becomes the average of theirs, weighted by training samples.
+  model and the shared model becomes the average of theirs, weighted by training samples: Flower's
+  ``FedAvg`` strategy, run in this process (``colearn_nb.flower.run_federated``; needs ``flwr``).
 
 Every approach is scored the same way: each learner's model on that learner's test data, averaged.
 
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..flower.aggregation import run_federated
 from ..protocol.checks import (
     check_batches,
     check_n_learners,
@@ -238,24 +240,17 @@ def _run_pooled(setup: Setup, n_rounds: int, seed: int) -> Curve:
     return batches, scores
 
 
-def _average(states: Sequence[dict[str, torch.Tensor]], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
-    total = sum(sizes)
-    return {key: sum(state[key] * (size / total) for state, size in zip(states, sizes, strict=True))
-            .to(states[0][key].dtype) for key in states[0]}
-
-
 def _run_federated(setup: Setup, n_fed_rounds: int) -> Curve:
-    """Every learner trains from the shared model; the shared model becomes their weighted average."""
+    """Flower's FedAvg: every learner trains from the shared model, which becomes their weighted average."""
     learners = setup.learners()
-    sizes = [len(part.train.labels) for part in setup.loaders]
     batches, scores = [0], [setup.mean_test_accuracy([learner.model for learner in learners])]
-    for _ in range(n_fed_rounds):
-        proposals = [learner.mli_propose_weights() for learner in learners]
-        average = Weights(weights=_average([p.weights for p in proposals], sizes))
-        for learner in learners:
-            learner.mli_accept_weights(average)
-        batches.append(batches[-1] + sum(_batches(p) for p in proposals))
+
+    def record(results: Results) -> None:
+        batches.append(batches[-1] + sum(s["n_train_batches"] for s in results.data[-1].training_summaries))
         scores.append(setup.mean_test_accuracy([learner.model for learner in learners]))
+
+    sizes = [len(part.train.labels) for part in setup.loaders]
+    run_federated(learners, n_fed_rounds, "fedavg", num_examples=sizes, on_round=record)
     return batches, scores
 
 
