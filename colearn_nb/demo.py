@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .protocol.checks import check_vote_threshold
 from .protocol.loop import run_rounds, start_results
-from .protocol.results import Results, print_results
+from .protocol.report import print_results
+from .protocol.results import Results
 from .pytorch.seeding import seed_everything
 from .tutorial.factory import make_mnist_learners
 from .viz.plots import plot_results, plot_votes

@@ -256,3 +256,16 @@ def test_results_with_wrong_types_are_refused_on_load_naming_round_and_field(tmp
     assert "is not a results file written by Results.save" in str(refused.value)
     with pytest.raises(ValueError, match=message):
         Results.from_dict(data)
+
+
+def test_results_module_still_exports_the_report_by_its_old_names():
+    """The report lives in ``protocol/report.py``; importing it from ``protocol.results`` still works."""
+    import colearn_nb
+    from colearn_nb.protocol import report, results
+    from colearn_nb.protocol.results import format_budget, print_results, round_label  # noqa: F401
+
+    assert results.print_results is report.print_results is colearn_nb.print_results
+    assert results.format_budget is report.format_budget is colearn_nb.format_budget
+    assert results.round_label(1) == "0"
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        results.nothing_here  # noqa: B018

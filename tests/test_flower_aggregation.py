@@ -13,7 +13,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from colearn_nb import MachineLearningInterface, ProposedWeights, PytorchLearner, Weights
-from colearn_nb.protocol.results import Results, round_headline
+from colearn_nb.protocol.report import round_headline
+from colearn_nb.protocol.results import Results
 
 pytest.importorskip("flwr")
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict  # noqa: E402

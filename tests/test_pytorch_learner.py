@@ -128,3 +128,22 @@ def test_no_gradients_are_kept_between_rounds(learner):
     learner.mli_propose_weights()
     assert all(p.grad is None for p in learner.model.parameters()), \
         "gradients would cost memory in every learner"
+
+
+def test_every_training_batch_is_a_step_of_the_learners_training_strategy():
+    """Training goes through ``learner.training`` (plain steps by default): one ``step`` per batch."""
+    from colearn_nb.pytorch.training import SgdTraining
+
+    torch.manual_seed(0)
+    learner = make_learner(num_train_batches=3)
+    assert isinstance(learner.training, SgdTraining) and learner.privacy is None
+    assert learner.optimizer is learner.training.optimizer
+    plain_step, sizes = learner.training.step, []
+
+    def counting_step(loss_of, inputs, labels):
+        sizes.append(len(labels))
+        return plain_step(loss_of, inputs, labels)
+
+    learner.training.step = counting_step
+    summary = learner.mli_propose_weights().training_summary
+    assert len(sizes) == summary["n_train_batches"] == 3 and all(size > 0 for size in sizes)

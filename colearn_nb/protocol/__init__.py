@@ -1,5 +1,5 @@
 """The protocol of collective learning, with the standard library only:
-interface, round, loop, results, checks.
+interface, round, loop, results (data, JSON, report), checks.
 
 Importing it loads neither torch nor matplotlib (a test checks ``sys.modules``).
 

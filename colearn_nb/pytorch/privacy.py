@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset, default_collate
 
 from ..protocol.checks import check_int, check_number
 from ..protocol.results import DP_BUDGET_EXCEEDED
-from .batches import BatchReading, flatten
+from .batches import flatten
 
 # RDP orders the accountant tries: whole numbers only, which opacus sums exactly (fractional orders cost a
 # long series each, many times slower); epsilon comes out the same or a little larger, never smaller.
@@ -183,12 +183,12 @@ class PrivateTraining:
     around the optimizer, a Poisson-sampling ``DPDataLoader`` over the loader's samples; it changes no
     other object's attributes. With ``planned_proposals`` the noise multiplier is derived before the first
     proposal, for proposals of the learner's ``num_train_batches`` (``plan``). ``quiet()`` silences
-    opacus's per-batch hook warning while
-    training, for that block only.
+    opacus's per-batch hook warning while training, for that block only. It is the learner's training
+    strategy (``training.py``): ``refusal`` before a proposal, ``step`` per batch, ``summary`` after.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_loader: Any,
-                 config: DiffPrivConfig, batches: BatchReading | None = None, seed: int | None = None):
+                 config: DiffPrivConfig, seed: int | None = None):
         try:
             from opacus import PrivacyEngine
             from opacus.validators import ModuleValidator
@@ -212,7 +212,6 @@ class PrivateTraining:
             module=model, optimizer=optimizer, data_loader=data, noise_multiplier=self.noise_multiplier,
             max_grad_norm=config.max_grad_norm, poisson_sampling=True, wrap_model=False)
         self.loader = private_loader if rebuild is tuple else RebuiltBatches(private_loader, rebuild)
-        self.batches = batches or BatchReading()
 
     def planned_noise(self, num_train_batches: int | None, n_batches: int | None = None) -> float:
         """The noise that spends ``target_epsilon`` over ``planned_proposals`` proposals of these batches."""
@@ -227,11 +226,20 @@ class PrivateTraining:
             self.noise_multiplier = self.planned_noise(num_train_batches)
             self.optimizer.noise_multiplier = self.noise_multiplier
 
-    def step(self, model: torch.nn.Module, criterion: Any, inputs: Any, labels: torch.Tensor) -> torch.Tensor:
+    def refusal(self, num_train_batches: int | None, extra_loss: Callable | None) -> dict[str, Any] | None:
+        """The summary of a proposal that must not train (budget spent), else None; refuse ``extra_loss``."""
+        if extra_loss is not None:
+            raise ValueError("extra_loss: got a loss term on a DP-SGD learner; DP-SGD clips each sample's "
+                             "gradient and cannot take a term on the weights: set extra_loss = None")
+        return self.refusal_summary(num_train_batches) if self.budget_exceeded(num_train_batches) else None
+
+    def step(self, loss_of: Callable[[Any, torch.Tensor], torch.Tensor], inputs: Any,
+             labels: torch.Tensor) -> torch.Tensor:
         """One DP-SGD step on a batch, in pieces of at most ``max_physical_batch_size``; its mean loss.
 
-        Clipped per-sample gradients are summed over the pieces and noised once, at the last piece (opacus
-        skips the step at the others), so the update and the accounting are the whole batch's.
+        ``loss_of(inputs, labels)`` is a piece's loss on the model. Clipped per-sample gradients are summed
+        over the pieces and noised once, at the last piece (opacus skips the step at the others), so the
+        update and the accounting are the whole batch's.
         """
         size = self.config.max_physical_batch_size or max(len(labels), 1)
         tensors, rebuild = flatten((inputs, labels))  # every tensor cut alike; an empty batch: one piece
@@ -240,13 +248,25 @@ class PrivateTraining:
         for index, (piece_inputs, piece_labels) in enumerate(pieces):
             self.optimizer.signal_skip_step(do_skip=index < len(pieces) - 1)
             self.optimizer.zero_grad()  # keeps the sum of the pieces already clipped
-            loss = criterion(self.batches.logits_of(model, piece_inputs), piece_labels)
+            loss = loss_of(piece_inputs, piece_labels)
             loss.backward()
             self.optimizer.step()
             if len(pieces) == 1:
                 return loss.detach()
             total_loss += loss.detach() * len(piece_labels)
         return total_loss / len(labels)
+
+    def summary(self) -> dict[str, Any]:
+        """What a proposal's training summary adds: the budget, spent and planned."""
+        return {"dp_budget": self.budget()}
+
+    def history(self) -> list[list[float]]:
+        """The accountant's history (noise multiplier, sample rate, steps) as plain lists, for checkpoints."""
+        return [list(step) for step in self.accountant.history]
+
+    def load_history(self, saved: list) -> None:
+        """Restore ``history``: the epsilon already spent stays spent."""
+        self.accountant.history = [tuple(step) for step in saved]
 
     @contextmanager
     def quiet(self) -> Iterator[None]:

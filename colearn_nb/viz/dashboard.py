@@ -10,7 +10,8 @@ from typing import Any
 from ..protocol.checks import check_int, check_n_learners, check_vote_threshold
 from ..protocol.interface import MachineLearningInterface
 from ..protocol.loop import run_rounds, start_results
-from ..protocol.results import Result, Results, _fmt, round_headline, shared_model_line, shown_vote
+from ..protocol.report import format_score, round_headline, shared_model_line, shown_vote
+from ..protocol.results import Result, Results
 from .live import LivePlot
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def votes_table(result: Result) -> str:
     rows = "".join(
         "<tr>" + _cells("td", [f"{i}{' (proposer)' if i == result.block_proposer else ''}",
                                VOTE_WORDS.get(shown_vote(result, i), html.escape(str(result.votes[i]))),
-                               _fmt(vs), _fmt(ts)]) + "</tr>"
+                               format_score(vs), format_score(ts)]) + "</tr>"
         for i, (vs, ts) in enumerate(zip(result.vote_scores, result.test_scores, strict=False)))
     head = _cells("th", ["learner", "vote", "vote score", "test score"])
     return (f"<table class='colearn-votes' style='line-height:1.5'>"

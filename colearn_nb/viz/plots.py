@@ -16,7 +16,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ..protocol.checks import check_choice
-from ..protocol.results import Result, Results, _mean, holds_its_scores, round_label, shown_vote
+from ..protocol.report import round_label, shown_vote
+from ..protocol.results import Result, Results, holds_its_scores, mean
 from ..pytorch.splitting import LearnerLoaders, label_counts
 from .display import new_figure, show
 
@@ -66,7 +67,7 @@ def draw_scores(ax: Axes, results: Results, score_name: str = "score") -> None:
         ax.plot(rounds, [r.vote_scores[learner] for r in held], "r--", alpha=0.4, linewidth=1)
     ax.plot(rounds, results.shared_model_scores, "b", marker="o", markersize=4, linewidth=3,
             label=f"shared model: mean test {score_name}")
-    ax.plot(rounds, [_mean(r.vote_scores) for r in held], "r", marker="o", markersize=4, linewidth=3,
+    ax.plot(rounds, [mean(r.vote_scores) for r in held], "r", marker="o", markersize=4, linewidth=3,
             label=f"shared model: mean vote {score_name}")
     ax.set_ylabel(score_name)
     ax.set_xlim(-0.5, max(len(rounds) - 0.5, 1.5))
