@@ -1,12 +1,14 @@
 """Round time of a class across hosts: the teacher and 3 laptops, each a network namespace.
 
-    sudo .venv/bin/python benchmarks/classroom_rounds.py [--rounds 10]
+    sudo .venv/bin/python benchmarks/classroom_rounds.py [--rounds 10] [--hog 2]
 
 Runs the real commands (``python -m colearn_nb.classroom host`` and ``join``) in namespaces joined by a
 bridge (198.18.0.0/24, no route elsewhere; see tests/netns.py) and prints the start-up (until the join
 line, until every laptop joined, until the first round ended), each round's time, the median, and the
 compute inside a round (the learners' own "answered ... in X s" lines). Target: a round within 10 s
-plus the compute. Needs root; every namespace and process it makes is removed at the end.
+plus the compute. ``--hog N`` runs N busy loops beside the class (a teacher's laptop with a browser and
+a video call) and prints how long each step waited for its slowest answer against that answer's
+compute. Needs root; every namespace and process it makes is removed at the end.
 """
 from __future__ import annotations
 
@@ -47,10 +49,47 @@ def compute_per_round(work: Path) -> float:
     return statistics.median(times["train"]) + max(times["evaluate"], default=0.0)
 
 
-def main(n_rounds: int) -> None:
+def answer_times(work: Path) -> dict[str, list[float]]:
+    """Every learner's compute per answer, from the workers' log lines, by message type."""
+    times: dict[str, list[float]] = {}
+    for log in work.glob("laptop*/logs/worker_*.log"):
+        for kind, seconds in re.findall(r"answered ([\w.]+) in ([\d.]+) s", log.read_text()):
+            times.setdefault(kind, []).append(float(seconds))
+    return times
+
+
+def print_waits(work: Path) -> None:
+    """Each step's median and longest wait for an answer, against the median and longest compute of one."""
+    computes, waits_by_step = answer_times(work), dict[str, list[float]]()
+    for wait in ResultsFiles.written_in(work / "host")[-1].answer_waits():
+        waits_by_step.setdefault(wait.step, []).append(wait.seconds)
+    for kind, waits in sorted(waits_by_step.items()):
+        compute = computes.get(kind, [0.0])
+        print(f"{kind:>13}: waited median {statistics.median(waits):.2f} s, longest {max(waits):.2f} s; "
+              f"an answer's compute median {statistics.median(compute):.2f} s, longest {max(compute):.2f} s")
+
+
+def start_hogs(n_hogs: int) -> list[subprocess.Popen]:
+    """``n_hogs`` processes that keep a CPU core busy until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_hogs)]
+
+
+def main(n_rounds: int, n_hogs: int = 0) -> None:
     if (why := namespaces_unavailable()) is not None:
         raise SystemExit(f"classroom_rounds: {why}")
     work = Path(tempfile.mkdtemp(prefix="classroom_bench_"))
+    hogs = start_hogs(n_hogs)
+    try:
+        run_class(work, n_rounds)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    print_waits(work)
+
+
+def run_class(work: Path, n_rounds: int) -> None:
+    """The class of 3 laptops, its start-up and round times printed."""
     with Room() as room:
         teacher = room.add("teacher")
         for i in range(3):
@@ -67,7 +106,8 @@ def main(n_rounds: int) -> None:
             room.run(f"laptop{i}", [*CLASSROOM, *join, "--dir", str(work / f"laptop{i}")],
                      work / f"laptop{i}.log")
         to_joined = max(wait_for(work / f"laptop{i}.log", "joined as learner", 180) for i in range(3))
-        to_first_round = wait_for(work / "host.log", r"^round 0: ", 300) + time.monotonic() - joined_at
+        wait_for(work / "host.log", r"^round 0: ", 300)
+        to_first_round = time.monotonic() - joined_at
         wait_for(work / "host.log", r"^results in ", 60 * n_rounds)
         total = time.monotonic() - started
     ends = ResultsFiles.written_in(work / "host")[-1].round_ends()
@@ -86,4 +126,6 @@ def main(n_rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
-    main(parser.parse_args().rounds)
+    parser.add_argument("--hog", type=int, default=0, help="busy loops beside the class (default 0)")
+    arguments = parser.parse_args()
+    main(arguments.rounds, arguments.hog)

@@ -62,33 +62,44 @@ def check_round_deadline(round_deadline: float | None) -> None:
                      hint=" of seconds each step of a round waits for answers, e.g. 30, or None")
 
 
-def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
-    """Push ``messages``; pull replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``)."""
+def send_and_receive(grid: Grid, messages: list[Message], timeout: float,
+                     arrivals: dict[int, float] | None = None) -> list[Message]:
+    """Push ``messages``; pull replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``).
+
+    ``arrivals``, if given, gets each replying node's seconds from the push to its reply's arrival.
+    """
+    sent, arrivals = time.monotonic(), {} if arrivals is None else arrivals
     if POLL_INTERVAL_S is None:
-        return list(grid.send_and_receive(messages, timeout=timeout))
+        replies = list(grid.send_and_receive(messages, timeout=timeout))
+        arrivals.update({reply.metadata.src_node_id: time.monotonic() - sent for reply in replies})
+        return replies
     waiting, replies = set(grid.push_messages(messages)), []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout  # from after the push: an in-process grid answers inside it
     while waiting and time.monotonic() < deadline:
         for reply in grid.pull_messages(list(waiting)):
             waiting.discard(reply.metadata.reply_to_message_id)
             replies.append(reply)
+            arrivals[reply.metadata.src_node_id] = time.monotonic() - sent
         if waiting:
             time.sleep(POLL_INTERVAL_S)
     return replies
 
 
-def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str,
-            timeout: float) -> tuple[dict[int, Message], dict[int, str | None]]:
+def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
+            arrivals: dict[int, float] | None = None) -> tuple[dict[int, Message], dict[int, str | None]]:
     """Send each node its content; the replies without error, and each other node's error (None: no reply).
 
     A message lives ``timeout`` s (its TTL): a laptop that comes back later is not handed messages nobody
-    waits for any more (Flower would hold them for 12 h, and the SuperNode would take them first).
+    waits for any more (Flower would hold them for 12 h, and the SuperNode would take them first). A node
+    whose SuperNode Flower no longer hears (two missed heartbeats: a closed lid, a killed laptop) gets
+    Flower's own error reply, so it is not waited for to the end. ``arrivals``: see ``send_and_receive``.
     """
     from flwr.app import Message
 
     messages = [Message(content, dst_node_id=node, message_type=message_type, ttl=timeout)
                 for node, content in contents.items()]
-    replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(grid, messages, timeout)}
+    replies = {reply.metadata.src_node_id: reply
+               for reply in send_and_receive(grid, messages, timeout, arrivals)}
     answered = {node: replies[node] for node in contents if node in replies and not replies[node].has_error()}
     failed = {node: replies[node].error.reason if node in replies else None
               for node in contents if node not in answered}
@@ -96,12 +107,13 @@ def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str,
 
 
 def exchange(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
-             learners: Sequence[int] | None = None, round_index: int = 0) -> dict[int, Message]:
+             learners: Sequence[int] | None = None, round_index: int = 0,
+             arrivals: dict[int, float] | None = None) -> dict[int, Message]:
     """Send each node its content and wait for every reply; a failed or missing reply raises.
 
     With ``learners`` (node ids in learner order) the error is a ``LearnerError`` naming the learner.
     """
-    answered, failed = collect(grid, contents, message_type, timeout)
+    answered, failed = collect(grid, contents, message_type, timeout, arrivals)
     for node, reason in failed.items():
         failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if "
                    f"started with --isolation process, the worker beside it?)" if reason is None
@@ -170,6 +182,17 @@ def round_config(round_index: int, decision: Decision) -> RecordDict:
                                                 "accepted": decision[1]})})
 
 
+@dataclass(frozen=True)
+class AnswerWait:
+    """How long the server waited for one learner's answer in one step of a round (missing: no answer)."""
+
+    round_index: int
+    step: str  # the message type: "train", "evaluate", "query.init", "query.decide"
+    learner: int
+    seconds: float
+    missing: bool = False
+
+
 @dataclass
 class Roster:
     """The server's view of the learners: their SuperNodes, the shared weights, and who is in step."""
@@ -182,6 +205,7 @@ class Roster:
     awaiting: set[int] = field(default_factory=set)  # learners holding the proposal ``decision`` decides
     decision: Decision = NO_DECISION
     partition_of: dict[int, int] = field(default_factory=dict)  # SuperNodes that joined later: partition-id
+    waits: list[AnswerWait] = field(default_factory=list)  # every step's wait for every learner asked
 
     def told(self, learner: int) -> Decision:
         """The decision a message to ``learner`` carries: the last one if it holds that proposal, or none."""
@@ -203,12 +227,16 @@ def ask(grid: Grid, roster: Roster, contents: dict[int, RecordDict], message_typ
     Without a round deadline a missing learner raises ``LearnerError`` (``exchange``); with one it is
     out of sync from now on.
     """
-    nodes = roster.nodes
+    nodes, arrivals = roster.nodes, {}
     by_node = {nodes[i]: content for i, content in contents.items()}
     if roster.round_deadline is None:
-        replies = exchange(grid, by_node, message_type, roster.timeout, nodes, round_index)
+        replies = exchange(grid, by_node, message_type, roster.timeout, nodes, round_index, arrivals)
+        roster.waits += [AnswerWait(round_index, message_type, i, arrivals[nodes[i]]) for i in contents]
         return {i: replies[nodes[i]].content for i in contents}, {}
-    answered, failed = collect(grid, by_node, message_type, roster.round_deadline)
+    answered, failed = collect(grid, by_node, message_type, roster.round_deadline, arrivals)
+    roster.waits += [AnswerWait(round_index, message_type, nodes.index(node),
+                                arrivals.get(node, roster.round_deadline), node in failed)
+                     for node in by_node]
     missing = {nodes.index(node): missing_reason(nodes.index(node), node, round_index, message_type, error,
                                                  roster.round_deadline) for node, error in failed.items()}
     for reason in missing.values():
@@ -350,20 +378,21 @@ def tell_last_decision(grid: Grid, roster: Roster, n_rounds: int) -> None:
 
 def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                 timeout: float = 300.0, on_round: Callable[[Results], None] | None = None,
-                round_deadline: float | None = None) -> Results:
+                round_deadline: float | None = None, waits: list[AnswerWait] | None = None) -> Results:
     """Collective learning over ``grid``: equal weights, initial scores, then ``n_rounds`` voting rounds.
 
     The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
     same learners in one process. ``on_round(results)`` is called after every round. The start waits
     up to ``timeout`` for every learner; ``round_deadline`` (seconds; see the module's docstring) lets
     the rounds go on without a missing learner, which the round's ``Result.missing`` then names.
+    ``waits``, if given, gets an ``AnswerWait`` for every learner asked in every step of every round.
     """
     check_counts(n_learners, n_rounds)
     check_vote_threshold(vote_threshold)
     check_round_deadline(round_deadline)
     nodes, weights = find_learners(grid, n_learners, timeout)
     results = Results([initial_scores(grid, nodes, weights, timeout)])
-    roster = Roster(nodes, weights, timeout, round_deadline)
+    roster = Roster(nodes, weights, timeout, round_deadline, waits=[] if waits is None else waits)
     for round_index in range(n_rounds):
         results.append(voting_round(grid, roster, round_index, vote_threshold))
         logger.info("round %d: %r", round_index, results.data[-1])

@@ -19,6 +19,11 @@ CLASS_SETTINGS = ("address", "port", "n_learners", "n_rounds", "vote_threshold",
 CLASS_LIMITS: dict[str, tuple[float, float]] = {"port": (1, 65535), "n_learners": (2, 500),
                                                 "n_rounds": (1, 1000), "vote_threshold": (0, 1),
                                                 "round_deadline": (0, 3600)}
+# seconds a connected laptop is waited for in one step of a round (counted from when the server sent; Flower
+# does not tell it when the laptop took the message): on this 2-core machine at load average 8.6 (3 laptops,
+# 2 busy loops, other jobs) a proposal's step waited up to 19.7 s, a vote's 6.3 s (benchmarks/
+# classroom_rounds.py --hog 2). A laptop that left is missing sooner: once Flower misses two heartbeats.
+DEFAULT_DEADLINE_S = 120.0
 HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 

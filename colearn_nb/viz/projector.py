@@ -15,7 +15,7 @@ from textwrap import shorten
 from typing import Any
 
 from ..protocol.checks import check_int
-from ..protocol.class_settings import CLASS_LIMITS, CLASS_SETTINGS, check_class_settings
+from ..protocol.class_settings import CLASS_LIMITS, CLASS_SETTINGS, DEFAULT_DEADLINE_S, check_class_settings
 from ..protocol.results import Results
 from .dashboard import CELL_STYLE, status_line
 from .live import LivePlot
@@ -63,7 +63,8 @@ class Projector:
 
     def __init__(self, open_class: Callable[..., Any], pretend_laptop: Callable[..., Any] | None = None,
                  address: str = "127.0.0.1", port: int = 9093, n_learners: int = 3, n_rounds: int = 10,
-                 vote_threshold: float = 0.5, round_deadline: float = 30.0, pretend_laptops: int = 0,
+                 vote_threshold: float = 0.5, round_deadline: float = DEFAULT_DEADLINE_S,
+                 pretend_laptops: int = 0,
                  directory: str | Path = "classroom_host",
                  results_path: str | Path = "classroom_results.json",
                  score_name: str = "categorical accuracy", refresh_s: float = 10.0):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ...protocol.class_settings import check_class_settings
+from ...protocol.class_settings import DEFAULT_DEADLINE_S, check_class_settings
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, check_app_reference
 from .ending import ClassEnded, Ending
@@ -257,8 +257,10 @@ def parser() -> argparse.ArgumentParser:
     teacher.add_argument("--port", type=int, default=DEFAULT_PORT,
                          help=f"the port laptops dial (default {DEFAULT_PORT})")
     teacher.add_argument("--threshold", type=float, default=0.5, help="the vote threshold (default 0.5)")
-    teacher.add_argument("--deadline", type=float, default=30.0,
-                         help="seconds a learner has to answer in a round before it counts as missing")
+    teacher.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S,
+                         help=f"seconds a connected laptop is waited for in each step of a round (default "
+                              f"{DEFAULT_DEADLINE_S:g}); a laptop that left counts as missing as soon as "
+                              "Flower notices, within a minute")
     teacher.add_argument("--address", help="the address laptops dial (default: this machine's first)")
     teacher.add_argument("--dir", type=Path, default=Path("classroom_host"), help="certificates, keys, logs")
     teacher.add_argument("--results", type=Path, default=Path("classroom_results.json"))

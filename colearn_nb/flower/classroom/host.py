@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ...protocol.checks import check_int
+from ...protocol.class_settings import DEFAULT_DEADLINE_S
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, LoopbackFederation
 from .gateway import Gateway, GatewaySettings, JoinRefused, make_gateway_app
@@ -235,7 +236,8 @@ class ClassHost(LoopbackFederation):
                 raise TimeoutError(f"{len(self.members)} of {self.n_learners} learners joined in {timeout} s")
         return len(self.members)
 
-    def run_class(self, n_rounds: int, vote_threshold: float = 0.5, round_deadline: float | None = 30.0,
+    def run_class(self, n_rounds: int, vote_threshold: float = 0.5,
+                  round_deadline: float | None = DEFAULT_DEADLINE_S,
                   on_round: Callable[[Results], None] | None = None, timeout: float = 600.0) -> Results:
         """Run the class with those who joined (learners 0 to joined - 1); its ``Results``."""
         self.n_learners = len(self.members)

@@ -5,8 +5,9 @@ For the results path ``run/results_3.json`` (``ResultsFiles("run/results_3.json"
 - ``results_3.rounds.json``: the rounds so far, after every round (written as ``results_3.writing``, then
   renamed: a reader never sees half a file);
 - ``results_3.json``: the whole run, once it is done (written as ``results_3.partial``, then renamed);
-- ``results_3.times.json``: when the ServerApp started and when each round ended (``{"round_ends": [...]}``,
-  seconds since the epoch), for the benchmarks;
+- ``results_3.times.json``: when the ServerApp started and when each round ended (``"round_ends"``, seconds
+  since the epoch), and how long each step of each round waited for each learner (``"answer_waits"``: the
+  fields of ``server.AnswerWait``), after every round, for the benchmarks;
 - ``results_3.error``: why the ServerApp failed, should it fail.
 
 Written by the deployment ServerApp (``server_app.py``), read by ``loopback.follow_rounds`` and the
@@ -15,10 +16,11 @@ benchmarks.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...protocol.results import Results
+from ..server import AnswerWait
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,25 @@ class ResultsFiles:
         results.save(self.path.with_suffix(".writing"))
         self.path.with_suffix(".writing").replace(self.rounds)
 
-    def write_results(self, results: Results, round_ends: list[float]) -> None:
+    def write_times(self, round_ends: list[float], waits: list[AnswerWait]) -> None:
+        """When each round ended and every answer's wait (written beside, then renamed)."""
+        times = {"round_ends": round_ends, "answer_waits": [asdict(wait) for wait in waits]}
+        self.times.with_suffix(".writing").write_text(json.dumps(times))
+        self.times.with_suffix(".writing").replace(self.times)
+
+    def write_results(self, results: Results, round_ends: list[float], waits: list[AnswerWait]) -> None:
         """The whole run and its round times; the results file appears whole, last."""
-        self.times.write_text(json.dumps({"round_ends": round_ends}))
+        self.write_times(round_ends, waits)
         results.save(self.path.with_suffix(".partial"))
         self.path.with_suffix(".partial").replace(self.path)
 
     def write_error(self, error: BaseException) -> None:
         """Why the run failed, for whoever waits for its results."""
         self.error.write_text(f"{type(error).__name__}: {error}")
+
+    def answer_waits(self) -> list[AnswerWait]:
+        """Every learner's wait in every step, as the ServerApp measured it."""
+        return [AnswerWait(**wait) for wait in json.loads(self.times.read_text()).get("answer_waits", [])]
 
     def round_ends(self) -> list[float]:
         """When the ServerApp started, then when each round ended (seconds since the epoch)."""

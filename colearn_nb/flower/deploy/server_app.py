@@ -35,21 +35,23 @@ def _deployment_server_app():
         if not config.get("fast-polling", True):
             server.POLL_INTERVAL_S = None  # Flower's own send_and_receive, for comparison
         round_ends = [time.time()]  # when the ServerApp started, then the end of every round
+        waits: list = []  # every learner's wait in every step (server.AnswerWait)
         files = ResultsFiles(Path(str(config.get("results-path", "colearn_results.json"))))
 
         def round_done(results) -> None:  # the rounds so far, whole, for whoever follows the run
             round_ends.append(time.time())
             files.write_rounds(results)
+            files.write_times(round_ends, waits)
 
         try:
             results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
                                   float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)),
                                   on_round=round_done,
-                                  round_deadline=float(config.get("round-deadline", 0)) or None)
+                                  round_deadline=float(config.get("round-deadline", 0)) or None, waits=waits)
         except Exception as exc:  # whoever waits for the results learns why there are none
             files.write_error(exc)
             raise
-        files.write_results(results, round_ends)
+        files.write_results(results, round_ends, waits)
         logger.info("%r written to %s", results, files.path)
 
     return app
