@@ -1,7 +1,6 @@
 """Collective learning on Flower: a simulation and a loopback deployment give the in-process Results."""
 import os
 import sys
-import time
 
 import pytest
 
@@ -44,9 +43,7 @@ def in_process_results(factory: MnistLearnerFactory, n_rounds: int) -> Results:
 def test_simulation_gives_the_in_process_results():
     factory = MnistLearnerFactory(n_learners=N_LEARNERS)
     before = flower_processes()
-    started = time.monotonic()
     results = run_flower_simulation(factory, N_LEARNERS, N_ROUNDS, vote_threshold=0.5, timeout=120)
-    assert time.monotonic() - started < 170
     expected = in_process_results(factory, N_ROUNDS)
     assert len(results) == N_ROUNDS + 1
     assert results.to_dict() == expected.to_dict()
@@ -94,6 +91,7 @@ def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
         failed = answered.count("the ClientApp raised an exception")
         failures += failed
         assert answered.count("answered query.hello") == 1 + failed
+        assert answered.index(f"{CLIENT_APP} imported in") < answered.index("answered query.hello")  # warm
         assert answered.count("answered query.init") == 1
         assert answered.count("answered train") == (partition_id == 0)
         assert answered.count("answered evaluate") == (partition_id != 0)
@@ -122,7 +120,9 @@ def test_a_pinned_worker_runs_only_its_own_clientapp(tmp_path):
     from flwr.clientapp import ClientApp
 
     worker = ClientAppWorker("127.0.0.1:9094", app=CLIENT_APP)
-    assert isinstance(worker.client_app(None, app_bundle(tmp_path / "ours", CLIENT_APP)), ClientApp)
+    worker.warm_up()  # what the worker does as it starts, before any run: the class then finds it ready
+    assert isinstance(worker.loaded, ClientApp)
+    assert worker.client_app(None, app_bundle(tmp_path / "ours", CLIENT_APP)) is worker.loaded
     with pytest.raises(PermissionError,
                        match=f"runs only {CLIENT_APP}; the run's app bundle names evil.app:client"):
         worker.client_app(None, app_bundle(tmp_path / "theirs", "evil.app:client"))

@@ -91,6 +91,16 @@ def test_importing_the_protocol_loads_neither_torch_nor_matplotlib():
     assert run.stdout.strip() == "[]", run.stdout + run.stderr
 
 
+def test_the_deployment_server_app_loads_no_torch():
+    """The teacher's ServerApp process only moves records and votes: no torch (0.5 GB, seconds to import)."""
+    pytest.importorskip("flwr")
+    code = ("import sys; from colearn_nb.flower.deploy.server_app import server_app; "
+            "print('torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         check=True)
+    assert run.stdout.strip() == "False", run.stdout + run.stderr
+
+
 def test_every_public_name_imports_from_the_top_level():
     for name in colearn_nb.__all__:
         assert getattr(colearn_nb, name) is not None, name

@@ -9,7 +9,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..protocol.interface import ProposedWeights, Weights
 
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
 
 def weights_to_record(weights: Weights) -> ArrayRecord:
     """The weights as an ``ArrayRecord``: a state dict of tensors, or a list of NumPy arrays."""
+    import torch  # here, not at the top: the ServerApp's process reads records without torch
     from flwr.app import ArrayRecord
 
     given = weights.weights
@@ -80,6 +80,8 @@ def record_to_summary(record: ConfigRecord) -> Any | None:
 
 def state_to_bytes(state: Any) -> bytes:
     """A learner's ``state_dict()`` (tensors and plain data) as bytes."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
@@ -87,4 +89,6 @@ def state_to_bytes(state: Any) -> bytes:
 
 def bytes_to_state(data: bytes) -> Any:
     """Inverse of ``state_to_bytes``, loading tensors and plain data only (``weights_only``)."""
+    import torch
+
     return torch.load(io.BytesIO(data), weights_only=True)
