@@ -13,6 +13,7 @@ compute. Needs root; every namespace and process it makes is removed at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -78,6 +79,7 @@ def main(n_rounds: int, n_hogs: int = 0) -> None:
     if (why := namespaces_unavailable()) is not None:
         raise SystemExit(f"classroom_rounds: {why}")
     work = Path(tempfile.mkdtemp(prefix="classroom_bench_"))
+    print(f"load average {os.getloadavg()[0]:.1f} at the start; {n_hogs} busy loops beside the class")
     hogs = start_hogs(n_hogs)
     try:
         run_class(work, n_rounds)
@@ -86,6 +88,7 @@ def main(n_rounds: int, n_hogs: int = 0) -> None:
             hog.kill()
             hog.wait()
     print_waits(work)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def run_class(work: Path, n_rounds: int) -> None:
