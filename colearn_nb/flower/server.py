@@ -27,26 +27,25 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..protocol.checks import check_int, check_n_rounds, check_number, check_vote_threshold
 from ..protocol.interface import ProposedWeights, Weights
 from ..protocol.loop import round_result
 from ..protocol.results import Result, Results
-from ..protocol.round import LearnerError, is_accepted, refuse_non_finite, unscored_vote
+from ..protocol.round import is_accepted, refuse_non_finite, unscored_vote
 from .records import config_int, record_to_scores, record_to_summary
+from .roster import AnswerWait, Decision, Roster, ask, bring_in_sync, hello
+from .transport import exchange, send_and_receive, wait_for_nodes
 
 if TYPE_CHECKING:
-    from flwr.app import ArrayRecord, Message, RecordDict
+    from flwr.app import ArrayRecord, RecordDict
     from flwr.serverapp import Grid, ServerApp
 
+__all__ = ["AnswerWait", "check_counts", "check_round_deadline", "hello", "make_server_app", "run_colearn",
+           "send_and_receive"]
 logger = logging.getLogger(__name__)
-POLL_INTERVAL_S: float | None = 0.02  # the deployment Grid's own send_and_receive sleeps 3 s between pulls
-Decision = tuple[int, bool]  # (round decided, accepted); round -1: nothing decided yet
-NO_DECISION: Decision = (-1, False)
 
 
 def check_counts(n_learners: int, n_rounds: int) -> None:
@@ -60,88 +59,6 @@ def check_round_deadline(round_deadline: float | None) -> None:
     if round_deadline is not None:
         check_number("round_deadline", round_deadline, minimum=0, low_open=True,
                      hint=" of seconds each step of a round waits for answers, e.g. 30, or None")
-
-
-def send_and_receive(grid: Grid, messages: list[Message], timeout: float,
-                     arrivals: dict[int, float] | None = None) -> list[Message]:
-    """Push ``messages``; pull replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``).
-
-    ``arrivals``, if given, gets each replying node's seconds from the push to its reply's arrival.
-    """
-    sent, arrivals = time.monotonic(), {} if arrivals is None else arrivals
-    if POLL_INTERVAL_S is None:
-        replies = list(grid.send_and_receive(messages, timeout=timeout))
-        arrivals.update({reply.metadata.src_node_id: time.monotonic() - sent for reply in replies})
-        return replies
-    waiting, replies = set(grid.push_messages(messages)), []
-    deadline = time.monotonic() + timeout  # from after the push: an in-process grid answers inside it
-    while waiting and time.monotonic() < deadline:
-        for reply in grid.pull_messages(list(waiting)):
-            waiting.discard(reply.metadata.reply_to_message_id)
-            replies.append(reply)
-            arrivals[reply.metadata.src_node_id] = time.monotonic() - sent
-        if waiting:
-            time.sleep(POLL_INTERVAL_S)
-    return replies
-
-
-def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
-            arrivals: dict[int, float] | None = None) -> tuple[dict[int, Message], dict[int, str | None]]:
-    """Send each node its content; the replies without error, and each other node's error (None: no reply).
-
-    A message lives ``timeout`` s (its TTL): a laptop that comes back later is not handed messages nobody
-    waits for any more (Flower would hold them for 12 h, and the SuperNode would take them first). A node
-    whose SuperNode Flower no longer hears (two missed heartbeats: a closed lid, a killed laptop) gets
-    Flower's own error reply, so it is not waited for to the end. ``arrivals``: see ``send_and_receive``.
-    """
-    from flwr.app import Message
-
-    messages = [Message(content, dst_node_id=node, message_type=message_type, ttl=timeout)
-                for node, content in contents.items()]
-    replies = {reply.metadata.src_node_id: reply
-               for reply in send_and_receive(grid, messages, timeout, arrivals)}
-    answered = {node: replies[node] for node in contents if node in replies and not replies[node].has_error()}
-    failed = {node: replies[node].error.reason if node in replies else None
-              for node in contents if node not in answered}
-    return answered, failed
-
-
-def exchange(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
-             learners: Sequence[int] | None = None, round_index: int = 0,
-             arrivals: dict[int, float] | None = None) -> dict[int, Message]:
-    """Send each node its content and wait for every reply; a failed or missing reply raises.
-
-    With ``learners`` (node ids in learner order) the error is a ``LearnerError`` naming the learner.
-    """
-    answered, failed = collect(grid, contents, message_type, timeout, arrivals)
-    for node, reason in failed.items():
-        failure = (f"did not answer '{message_type}' within {timeout} s (is it running, and if "
-                   f"started with --isolation process, the worker beside it?)" if reason is None
-                   else f"failed on '{message_type}': {reason}")
-        if learners is None:
-            raise RuntimeError(f"SuperNode {node} {failure}")
-        learner = learners.index(node)
-        raise LearnerError(f"learner {learner} (SuperNode {node}) in round {round_index} {failure}",
-                           learner, round_index)
-    return answered
-
-
-def wait_for_nodes(grid: Grid, n_learners: int, timeout: float) -> list[int]:
-    """The ids of the connected SuperNodes, once there are at least ``n_learners``."""
-    deadline = time.monotonic() + timeout
-    while len(nodes := sorted(grid.get_node_ids())) < n_learners:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"n_learners: waited {timeout} s for {n_learners} SuperNodes, "
-                               f"{len(nodes)} connected")
-        time.sleep(0.2)
-    return nodes
-
-
-def hello(weights_from: int) -> RecordDict:
-    """``query.hello``'s content: tell your ``partition-id``; learner ``weights_from``, send your weights."""
-    from flwr.app import ConfigRecord, RecordDict
-
-    return RecordDict({"colearn": ConfigRecord({"weights_from": weights_from})})
 
 
 def find_learners(grid: Grid, n_learners: int, timeout: float) -> tuple[list[int], ArrayRecord]:
@@ -180,103 +97,6 @@ def round_config(round_index: int, decision: Decision) -> RecordDict:
 
     return RecordDict({"colearn": ConfigRecord({"round": round_index, "decided_round": decision[0],
                                                 "accepted": decision[1]})})
-
-
-@dataclass(frozen=True)
-class AnswerWait:
-    """How long the server waited for one learner's answer in one step of a round (missing: no answer)."""
-
-    round_index: int
-    step: str  # the message type: "train", "evaluate", "query.init", "query.decide"
-    learner: int
-    seconds: float
-    missing: bool = False
-
-
-@dataclass
-class Roster:
-    """The server's view of the learners: their SuperNodes, the shared weights, and who is in step."""
-
-    nodes: list[int]  # each learner's SuperNode, in partition-id order
-    weights: ArrayRecord  # what every learner in sync holds: learner 0's, then each accepted proposal
-    timeout: float
-    round_deadline: float | None = None  # None: a missing learner raises LearnerError
-    out_of_sync: set[int] = field(default_factory=set)  # learners to send ``weights`` before they take part
-    awaiting: set[int] = field(default_factory=set)  # learners holding the proposal ``decision`` decides
-    decision: Decision = NO_DECISION
-    partition_of: dict[int, int] = field(default_factory=dict)  # SuperNodes that joined later: partition-id
-    waits: list[AnswerWait] = field(default_factory=list)  # every step's wait for every learner asked
-
-    def told(self, learner: int) -> Decision:
-        """The decision a message to ``learner`` carries: the last one if it holds that proposal, or none."""
-        return self.decision if learner in self.awaiting else NO_DECISION
-
-
-def missing_reason(learner: int, node: int, round_index: int, message_type: str, error: str | None,
-                   round_deadline: float) -> str:
-    """Why a learner is missing from a round, for the round's ``errors`` (``missing`` names it)."""
-    why = (f"no answer to '{message_type}' within {round_deadline:g} s" if error is None
-           else f"failed on '{message_type}': {error}")
-    return f"learner {learner} (SuperNode {node}) missing in round {round_index}: {why}"
-
-
-def ask(grid: Grid, roster: Roster, contents: dict[int, RecordDict], message_type: str,
-        round_index: int) -> tuple[dict[int, RecordDict], dict[int, str]]:
-    """Send learner ``i`` ``contents[i]``; the answers by learner, and why each other learner is missing.
-
-    Without a round deadline a missing learner raises ``LearnerError`` (``exchange``); with one it is
-    out of sync from now on.
-    """
-    nodes, arrivals = roster.nodes, {}
-    by_node = {nodes[i]: content for i, content in contents.items()}
-    if roster.round_deadline is None:
-        replies = exchange(grid, by_node, message_type, roster.timeout, nodes, round_index, arrivals)
-        roster.waits += [AnswerWait(round_index, message_type, i, arrivals[nodes[i]]) for i in contents]
-        return {i: replies[nodes[i]].content for i in contents}, {}
-    answered, failed = collect(grid, by_node, message_type, roster.round_deadline, arrivals)
-    roster.waits += [AnswerWait(round_index, message_type, nodes.index(node),
-                                arrivals.get(node, roster.round_deadline), node in failed)
-                     for node in by_node]
-    missing = {nodes.index(node): missing_reason(nodes.index(node), node, round_index, message_type, error,
-                                                 roster.round_deadline) for node, error in failed.items()}
-    for reason in missing.values():
-        logger.warning(reason)
-    roster.out_of_sync |= missing.keys()
-    roster.awaiting -= missing.keys()
-    return {nodes.index(node): reply.content for node, reply in answered.items()}, missing
-
-
-def rejoin(grid: Grid, roster: Roster) -> None:
-    """Map each out-of-sync learner to a SuperNode that connected since with its ``partition-id``, if any."""
-    if not roster.out_of_sync:
-        return
-    unmapped = sorted(set(grid.get_node_ids()) - set(roster.nodes))
-    unknown = {node: hello(-1) for node in unmapped if node not in roster.partition_of}
-    if unknown:
-        answered, _ = collect(grid, unknown, "query.hello", roster.round_deadline or roster.timeout)
-        roster.partition_of |= {node: config_int(reply.content.config_records["info"], "partition_id")
-                                for node, reply in answered.items()}
-    for learner in sorted(roster.out_of_sync):
-        returned = [node for node in unmapped if roster.partition_of.get(node) == learner]
-        if returned:
-            logger.info("learner %d is back, on SuperNode %d (was %d)", learner, returned[0],
-                        roster.nodes[learner])
-            roster.partition_of[roster.nodes[learner]] = learner  # the old node, should it come back
-            del roster.partition_of[returned[0]]
-            roster.nodes[learner] = returned[0]
-
-
-def bring_in_sync(grid: Grid, roster: Roster, round_index: int) -> dict[int, str]:
-    """Send each out-of-sync learner the shared weights (``query.init``); why each still out is missing."""
-    from flwr.app import RecordDict
-
-    rejoin(grid, roster)
-    contents = {i: RecordDict({"weights": roster.weights}) for i in sorted(roster.out_of_sync)}
-    if not contents:
-        return {}
-    answered, missing = ask(grid, roster, contents, "query.init", round_index)
-    roster.out_of_sync -= answered.keys()
-    return missing
 
 
 def missing_answer(reason: str | None, learner: int, proposer: int) -> ProposedWeights:

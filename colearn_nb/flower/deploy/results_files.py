@@ -7,7 +7,7 @@ For the results path ``run/results_3.json`` (``ResultsFiles("run/results_3.json"
 - ``results_3.json``: the whole run, once it is done (written as ``results_3.partial``, then renamed);
 - ``results_3.times.json``: when the ServerApp started and when each round ended (``"round_ends"``, seconds
   since the epoch), and how long each step of each round waited for each learner (``"answer_waits"``: the
-  fields of ``server.AnswerWait``), after every round, for the benchmarks;
+  fields of ``roster.AnswerWait``), after every round, for the benchmarks;
 - ``results_3.error``: why the ServerApp failed, should it fail.
 
 Written by the deployment ServerApp (``server_app.py``), read by ``loopback.follow_rounds`` and the
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ...protocol.results import Results
-from ..server import AnswerWait
+from ..roster import AnswerWait
 
 
 @dataclass(frozen=True)

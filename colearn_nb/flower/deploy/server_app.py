@@ -24,7 +24,7 @@ def _deployment_server_app():
     """The ServerApp for ``flwr run``: settings from the run config, ``Results`` written as JSON."""
     from flwr.serverapp import ServerApp
 
-    from .. import server
+    from .. import transport
     from ..server import run_colearn
 
     app = ServerApp()
@@ -33,9 +33,9 @@ def _deployment_server_app():
     def main(grid, context) -> None:
         config = context.run_config
         if not config.get("fast-polling", True):
-            server.POLL_INTERVAL_S = None  # Flower's own send_and_receive, for comparison
+            transport.POLL_INTERVAL_S = None  # Flower's own send_and_receive, for comparison
         round_ends = [time.time()]  # when the ServerApp started, then the end of every round
-        waits: list = []  # every learner's wait in every step (server.AnswerWait)
+        waits: list = []  # every learner's wait in every step (roster.AnswerWait)
         files = ResultsFiles(Path(str(config.get("results-path", "colearn_results.json"))))
 
         def round_done(results) -> None:  # the rounds so far, whole, for whoever follows the run
