@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from colearn_nb.viz.projector import roster_table
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "07_dashboard.ipynb"
 ARTIFACTS = Path(os.environ.get("COLEARN_NB_ARTIFACTS", REPO / "artifacts"))
@@ -250,6 +252,22 @@ PROJECTOR_LOOK = """() => {
                .map(b => b.innerText),
           text: document.body.innerText};
 }"""
+# The page's roster replaced by a class of 30 (the same HTML the page makes): the grid fits below the join
+# line, one line per tile, at most 8 rows
+ROOM_OF_30 = """(markup) => {
+  const last = s => [...document.querySelectorAll(s)].pop(), box = e => e.getBoundingClientRect();
+  last('.colearn-roster .widget-html-content').innerHTML = markup;
+  window.scrollTo(0, 0);
+  const grid = last('.colearn-roster-grid'), tiles = [...grid.querySelectorAll('.colearn-tile')];
+  const join = last('.colearn-join pre');
+  return {tiles: tiles.length, fits: box(grid).top >= 0 && box(grid).bottom <= window.innerHeight,
+          join: box(join).top >= 0 && box(join).bottom <= box(grid).top,
+          rows: new Set(tiles.map(t => Math.round(box(t).top))).size,
+          cut_off: tiles.filter(t => box(t).height > 20).map(t => t.innerText)};
+}"""
+ROSTER_OF_30 = [{"learner": i, "name": f"laptop-{i:02d}.local",
+                 "connection": "online" if i % 7 else "offline",
+                 "last_round": "missing" if i % 7 == 0 else "answered"} for i in range(30)]
 DEVELOPER_PROSE = ("Projector is the page", "setup_notebook", "Python 3.", "flwr ", "run the cell", "Step 1",
                    "Recap", "room_address(default")
 
@@ -287,6 +305,10 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
         ended = page.evaluate(PROJECTOR_LOOK)
         status, roster = (page.locator(f".colearn-{name}").last.inner_text() for name in ("status", "roster"))
         picture = page.locator(".colearn-plot").last.get_attribute("src")
+        room = page.evaluate(ROOM_OF_30, roster_table(ROSTER_OF_30))  # a workshop's room, given as data
+        page.screenshot(path=str(ARTIFACTS / "projector_voila_30_laptops.png"))
+    assert room["tiles"] == 30 and room["fits"] and room["join"], room
+    assert room["rows"] <= 8 and room["cut_off"] == [], room
     assert before["form"] and not [t for t in DEVELOPER_PROSE if t in before["text"]], before["text"][:1000]
     assert opened["join"] and opened["roster"], "the join line and the roster show without scrolling"
     for look in (before, opened, ended):

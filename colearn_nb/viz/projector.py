@@ -34,12 +34,43 @@ SHOWN = {"online": "&#9679; online", "offline": "&#9675; offline", "registered":
          "answered": "&#10004; answered", "missing": "&#10008; missing", None: "&ndash;"}
 
 
+GRID_FROM = 9  # laptops from which the roster is a grid of tiles: 30 rows would not fit a projector
+GRID_STYLE = "display:grid;grid-template-columns:repeat(4,1fr);gap:2px 6px;font-size:13px"
+TILE_STYLE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;line-height:18px"
+MARK = {"online": "&#9679;", "offline": "&#9675;", "registered": "&#9675;", "answered": "&#10004;",
+        "missing": "&#10008;", None: ""}
+
+
+def roster_tile(row: dict[str, Any]) -> str:
+    """One laptop as a tile: its connection and last round as marks, learner, name (10 letters).
+
+    >>> roster_tile({"learner": 3, "name": "ada", "connection": "online", "last_round": "missing"})[-28:]
+    '>&#9679;&#10008; 3 ada</div>'
+    """
+    name, last_round = html.escape(str(row["name"]), quote=True), row.get("last_round") or "no round yet"
+    about = f"learner {row['learner']}: {name}, {row.get('connection')}, {last_round}"  # on hover
+    marks = MARK.get(row.get("connection"), "?") + MARK.get(row.get("last_round"), "?")
+    return (f"<div class='colearn-tile' style='{TILE_STYLE}' title='{about}'>"
+            f"{marks} {row['learner']} {name[:10]}</div>")  # marks first: a long name is cut, not the state
+
+
+def roster_grid(roster: list[dict[str, Any]]) -> str:
+    """The laptops as tiles (``roster_tile``), four to a row, under a legend of the marks."""
+    legend = ("<div style='font-size:12px'>&#9679; online &#9675; not connected &#10004; answered the last "
+              "round &#10008; missing</div>")
+    tiles = "".join(roster_tile(row) for row in roster)
+    return f"{legend}<div class='colearn-roster-grid' style='{GRID_STYLE}'>{tiles}</div>"
+
+
 def roster_table(roster: list[dict[str, Any]]) -> str:
-    """The laptops as an HTML table: learner, name, connection, last round (``ClassHost.roster``'s rows).
+    """The laptops as an HTML table: learner, name, connection, last round (``ClassHost.roster``'s rows);
+    from ``GRID_FROM`` laptops, a grid of tiles (``roster_grid``).
 
     >>> "ada" in roster_table([{"learner": 0, "name": "ada", "connection": "online", "last_round": None}])
     True
     """
+    if len(roster) >= GRID_FROM:
+        return roster_grid(roster)
     columns = ("learner", "name", "connection", "last round")
     head = "".join(f"<th style='{CELL_STYLE}'>{column}</th>" for column in columns)
     rows = "".join(
