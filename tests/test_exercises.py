@@ -43,6 +43,7 @@ SETUP = {
     "09": ["5620479e", "b09cceb6"],
     "10": ["cd3dc795", "c7bd447b", "b92fea1a"],
     "11": ["fa45bb24", "840a1ed0"],
+    "14": ["14-01"],
 }
 # fewer rounds than the notebook, set after its first cell, where the solutions' cost grows with n_rounds
 FEWER_ROUNDS = {"05": 10, "10": 4, "11": 5}
@@ -133,6 +134,9 @@ WRONG = {
     ("11", 1): lambda ns: ns["even"], ("11", 2): lambda ns: {0.25: 1, 0.5: 3}, ("11", 3): lambda ns: "c",
     ("12", 1): lambda ns: (ns["expected"], ns["expected"]), ("12", 2): lambda ns: 0,
     ("12", 3): lambda ns: lambda partition_id: make_my_learners(3)[partition_id],  # noqa: F821 (06 never had it)
+    ("14", 1): lambda ns: ns["robustness_lab"](ns["LabSettings"](thresholds=(0.5,)), fractions=(0.5,),
+                                               attacks=("colluding ring",)),
+    ("14", 2): lambda ns: "c",
 }
 # names the near misses need that the solutions do not keep
 KEEP = {"07": {1: "strict", 2: "zero"}}
@@ -153,7 +157,7 @@ def test_every_exercise_has_a_question_a_cell_to_work_in_a_check_and_a_solution(
 def test_an_empty_answer_and_a_wrong_notebook_say_what_to_do():
     empty = check_exercise("05_run_rounds", 1, None)
     assert not empty and "still empty" in repr(empty)
-    with pytest.raises(ValueError, match=r"notebook: got 13; expected a notebook number 0 to 12"):
+    with pytest.raises(ValueError, match=r"notebook: got 13; expected a notebook number 0 to 14"):
         check_exercise(13, 1, 1)
     with pytest.raises(ValueError, match=r"number: got 4; expected an integer in \[1, 3\]"):
         check_exercise("00", 4, 1)

@@ -6,7 +6,7 @@ Every notebook's Exercises section has a cell to work in, which ends by putting 
 they can: e.g. a run at ``vote_threshold=1.0`` must have no accepted round with a no vote. Questions
 about ideas are multiple choice: the answer is the letter (or letters) of the choice.
 
-Used in every notebook, 00 to 12.
+Used in every notebook with exercises, 00 to 12 and 14.
 """
 from __future__ import annotations
 
@@ -622,3 +622,26 @@ def _picklable(factory: Callable[[int], Any]) -> Verdict:
                        "level")
     return right("my_learner builds learners here and can be sent to Flower's processes: now run it on "
                  "Flower")
+
+
+# ---- 14 robustness lab ------------------------------------------------------------------------------
+
+@_exercise(14, 1, 'the RobustnessLab that robustness_lab returns')
+def _strict_threshold(answer: Any) -> Verdict:
+    approaches, attacks = answer.settings.approaches(), answer.attacks()
+    if "vote 0.75" not in approaches:
+        return not_yet(f"the lab voted at {[a for a in approaches if a.startswith('vote')]}: run it with "
+                       "LabSettings(thresholds=(0.75,))")
+    if "colluding ring" not in attacks or 0.5 not in answer.fractions():
+        return not_yet("run the colluding ring at half the learners: fractions=(0.5,), "
+                       "attacks=('colluding ring',)")
+    ring, none = (answer.accuracy("colluding ring", f, "vote 0.75") for f in (0.5, 0.0))
+    return right(f"at 0.75 the ring's 3 yes votes never pass: accuracy {ring:.3f} with the ring, {none:.3f} "
+                 "without; the honest proposals need 6 yes votes of 7 now")
+
+
+@_exercise(14, 2, "the letter of your choice as text, e.g. 'a'")
+def _taken_whole(answer: Any) -> Verdict:
+    return _choice(answer, "a", {"b": "both approaches train the same number of batches here (Step 1)",
+                                 "c": "the proposer does not vote on its own proposal"},
+                   "one proposer per round: what passes is taken whole; a median sees every client")
