@@ -6,7 +6,8 @@ importing only the ones before it:
 
 - ``protocol``: the learner interface, the round, the loop, results, argument checks (standard library only);
 - ``pytorch``: ``PytorchLearner``, loaders and splitting, metrics, privacy, attacks, checkpoints, seeding;
-- ``tutorial``: the MNIST digits, the tutorial's Net and learners, the baseline, the fair comparison;
+- ``tutorial``: the MNIST digits, the tutorial's Net and learners, the baseline, the fair comparison, the
+  per-learner gains;
 - ``viz``: static and live plots, the dashboard, where figures are shown;
 - ``flower`` (beside them, optional): the same round on Flower; ``compat``: colearn's own signatures.
 """
@@ -46,12 +47,14 @@ _MODULES: dict[str, list[str]] = {
     "tutorial.factory": ["make_mnist_learners", "adam"],
     "tutorial.baseline": ["train_epoch", "evaluate_accuracy"],
     "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES", "tutorial_learner"],
+    "tutorial.gains": ["compare_gains", "learner_gains", "LearnerGains"],
     "tutorial.exercises": ["check_exercise"],
     "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],
     "viz.restart": ["check_imported_versions", "installed_versions", "RestartNeeded"],
     "viz.plots": ["plot_curves", "plot_label_histograms", "plot_comparison"],
     "viz.partitions": ["plot_label_mix", "plot_label_mixes"],
     "viz.membership": ["plot_privacy_curve"],
+    "viz.gains": ["plot_learner_gains"],
     "viz.diagrams": ["draw_round"],
     "viz.live": ["LivePlot", "ProgressBar"],
     "viz.dashboard": ["Dashboard"],
