@@ -68,7 +68,7 @@ class LearnerGains:
         return asdict(self)
 
 
-def score_on_own_test(learner: PytorchLearner) -> float:
+def _own_test_score(learner: PytorchLearner) -> float:
     """The learner's score of its current model on its own test loader (its ``vote_criterion``, or loss)."""
     if learner.test_loader is None:
         raise ValueError("learners: a learner has no test_loader; give every learner test data to score on")
@@ -101,12 +101,12 @@ def learner_gains(shared: Mapping[str, Sequence[PytorchLearner]],
         if len(learners) != len(alone):
             raise ValueError(f"shared: {name!r} has {len(learners)} learners and alone {len(alone)}; "
                              "expected the same learners, in the same order")
-    return LearnerGains(shared={name: [score_on_own_test(learner) for learner in learners]
+    return LearnerGains(shared={name: [_own_test_score(learner) for learner in learners]
                                 for name, learners in shared.items()},
-                        alone=[score_on_own_test(learner) for learner in alone])
+                        alone=[_own_test_score(learner) for learner in alone])
 
 
-def train_alone(learners: Sequence[PytorchLearner], n_proposals: int) -> None:
+def _train_alone(learners: Sequence[PytorchLearner], n_proposals: int) -> None:
     """Each learner trains ``n_proposals`` proposals' worth on its own data and keeps every one."""
     for learner in learners:
         for _ in range(n_proposals):
@@ -168,7 +168,7 @@ def compare_gains(loaders: Sequence[LearnerLoaders], make_learner: MakeLearner, 
         "voting": lambda learners: run_rounds(learners, n_rounds, vote_threshold),
         "FedAvg": lambda learners: run_federated(learners, n_federated, "fedavg"),
         "FedProx": lambda learners: run_federated(learners, n_federated, "fedprox", proximal_mu=proximal_mu),
-        "alone": lambda learners: train_alone(learners, n_federated)}
+        "alone": lambda learners: _train_alone(learners, n_federated)}
     held, results = {}, {}
     for name, run in runs.items():
         seed_everything(seed)
