@@ -6,7 +6,8 @@ importing only the ones before it:
 
 - ``protocol``: the learner interface, the round, the loop, results, argument checks (standard library only);
 - ``pytorch``: ``PytorchLearner``, loaders and splitting, metrics, privacy, attacks, checkpoints, seeding;
-- ``tutorial``: the MNIST digits, the tutorial's Net and learners, the baseline, the fair comparison;
+- ``tutorial``: the MNIST digits, the tutorial's Net and learners, the baseline, the fair comparison, the
+  per-learner gains;
 - ``viz``: static and live plots, the dashboard, where figures are shown;
 - ``flower`` (beside them, optional): the same round on Flower; ``compat``: colearn's own signatures.
 """
@@ -47,6 +48,7 @@ _MODULES: dict[str, list[str]] = {
     "tutorial.baseline": ["train_epoch", "evaluate_accuracy"],
     "tutorial.comparison": ["compare_fairly", "Comparison", "APPROACHES", "tutorial_learner"],
     "tutorial.robustness": ["robustness_lab", "RobustnessLab", "LabSettings", "small_net"],
+    "tutorial.gains": ["compare_gains", "learner_gains", "LearnerGains"],
     "tutorial.exercises": ["check_exercise"],
     "viz.display": ["setup_notebook", "new_figure", "show", "available_cpus"],
     "viz.restart": ["check_imported_versions", "installed_versions", "RestartNeeded"],
@@ -54,6 +56,7 @@ _MODULES: dict[str, list[str]] = {
     "viz.partitions": ["plot_label_mix", "plot_label_mixes"],
     "viz.membership": ["plot_privacy_curve"],
     "viz.robustness": ["plot_robustness"],
+    "viz.gains": ["plot_learner_gains"],
     "viz.diagrams": ["draw_round"],
     "viz.live": ["LivePlot", "ProgressBar"],
     "viz.dashboard": ["Dashboard"],

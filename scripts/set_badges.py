@@ -32,7 +32,8 @@ DASHBOARD = "07_dashboard.ipynb"
 NEEDS = {"03_define_the_net.ipynb": ("", " torchinfo"), "10_differential_privacy.ipynb": ("[privacy]", ""),
          "11_fair_comparison.ipynb": ("[flower]", ""),
          "12_many_machines.ipynb": ("[flower]", ""), "13_projector.ipynb": ("[flower]", ""),
-         "14_robustness_lab.ipynb": ("[flower]", "")}
+         "14_robustness_lab.ipynb": ("[flower]", ""),
+         "15_non_iid_lab.ipynb": ("[flower]", "")}
 COLAB_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_IMAGE = "https://mybinder.org/badge_logo.svg"
 VOILA_IMAGE = "https://img.shields.io/badge/launch-Voila-F37626"

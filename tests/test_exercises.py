@@ -2,7 +2,7 @@
 
 Each notebook's solutions run in this process after the notebook's own cells that they build on (listed
 in ``SETUP``: the cells defining the names a solution uses, not the notebook's other experiments; in 05,
-10 and 11 with fewer rounds, ``FEWER_ROUNDS``, to keep the file quick), and
+10, 11 and 15 with fewer rounds, ``FEWER_ROUNDS``, to keep the file quick), and
 ``check_exercise`` must say right for the solution's ``answer`` and "not yet" for a near miss (``WRONG``).
 Notebook 12's solutions call ``run_flower_simulation``; here it is the in-process driver on the same
 factory (``test_flower.py`` checks that both give equal ``Results``), so Ray is not started, and the
@@ -44,9 +44,10 @@ SETUP = {
     "10": ["cd3dc795", "c7bd447b", "b92fea1a"],
     "11": ["fa45bb24", "840a1ed0"],
     "14": ["14-01"],
+    "15": ["15-01", "15-03", "15-05", "15-07"],
 }
 # fewer rounds than the notebook, set after its first cell, where the solutions' cost grows with n_rounds
-FEWER_ROUNDS = {"05": 10, "10": 4, "11": 5}
+FEWER_ROUNDS = {"05": 10, "10": 4, "11": 5, "15": 10}
 
 
 @pytest.fixture(autouse=True)
@@ -137,6 +138,8 @@ WRONG = {
     ("14", 1): lambda ns: ns["robustness_lab"](ns["LabSettings"](thresholds=(0.5,)), fractions=(0.5,),
                                                attacks=("colluding ring",)),
     ("14", 2): lambda ns: "c",
+    ("15", 1): lambda ns: (ns["gains"], [i for i, g in enumerate(ns["gains"].gains()["voting"]) if g >= 0]),
+    ("15", 2): lambda ns: (ns["runs"]["2 labels"][0], ns["longer"]), ("15", 3): lambda ns: "a",
 }
 # names the near misses need that the solutions do not keep
 KEEP = {"07": {1: "strict", 2: "zero"}}
@@ -157,7 +160,7 @@ def test_every_exercise_has_a_question_a_cell_to_work_in_a_check_and_a_solution(
 def test_an_empty_answer_and_a_wrong_notebook_say_what_to_do():
     empty = check_exercise("05_run_rounds", 1, None)
     assert not empty and "still empty" in repr(empty)
-    with pytest.raises(ValueError, match=r"notebook: got 13; expected a notebook number 0 to 14"):
+    with pytest.raises(ValueError, match=r"notebook: got 13; expected a notebook number 0 to 15"):
         check_exercise(13, 1, 1)
     with pytest.raises(ValueError, match=r"number: got 4; expected an integer in \[1, 3\]"):
         check_exercise("00", 4, 1)

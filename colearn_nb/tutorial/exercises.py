@@ -6,7 +6,7 @@ Every notebook's Exercises section has a cell to work in, which ends by putting 
 they can: e.g. a run at ``vote_threshold=1.0`` must have no accepted round with a no vote. Questions
 about ideas are multiple choice: the answer is the letter (or letters) of the choice.
 
-Used in every notebook with exercises, 00 to 12 and 14.
+Used in every notebook with exercises, 00 to 12, 14 and 15.
 """
 from __future__ import annotations
 
@@ -645,3 +645,47 @@ def _taken_whole(answer: Any) -> Verdict:
     return _choice(answer, "a", {"b": "both approaches train the same number of batches here (Step 1)",
                                  "c": "the proposer does not vote on its own proposal"},
                    "one proposer per round: what passes is taken whole; a median sees every client")
+
+
+# ---- 15 non-iid lab ---------------------------------------------------------------------------------
+
+def _gains(answer: Any, what: str) -> Any:
+    """``answer`` when it is a ``LearnerGains`` (from ``compare_gains``), else ``WrongKind``."""
+    from .gains import LearnerGains
+
+    if not isinstance(answer, LearnerGains):
+        raise WrongKind(what)
+    return answer
+
+
+@_exercise(15, 1, "a pair (gains, losers): a LearnerGains and a list of learner numbers")
+def _losers(answer: Any) -> Verdict:
+    gains, losers = answer
+    gains = _gains(gains, "a pair (gains, losers): first the split's LearnerGains, runs[...][0]")
+    expected = [i for i, gain in enumerate(gains.gains()["voting"]) if gain < 0]
+    if not isinstance(losers, list | tuple) or sorted(losers) != expected:
+        return not_yet(f"losers: got {describe(losers)}; take the learners whose gains()['voting'] is "
+                       "below 0")
+    return right(f"learners {expected} lose by voting, {len(gains.alone) - len(expected)} do not: their own "
+                 "skewed test digits favour their own models")
+
+
+@_exercise(15, 2, "a pair (longer, runs['2 labels'][0]): two LearnerGains")
+def _twice_the_rounds(answer: Any) -> Verdict:
+    longer, before = (_gains(g, "two LearnerGains: (longer, runs['2 labels'][0])") for g in answer)
+    budgets = [g.training_batches() or 0 for g in (longer, before)]
+    if not budgets[1] or budgets[0] < 2 * budgets[1]:
+        return not_yet(f"training batches: {budgets[0]} against {budgets[1]}; run compare_gains with twice "
+                       "n_rounds and answer (longer, runs['2 labels'][0]) in that order")
+    moved = longer.mean_score("FedAvg") - before.mean_score("FedAvg")
+    return right(f"FedAvg {before.mean_score('FedAvg'):.3f} -> {longer.mean_score('FedAvg'):.3f} "
+                 f"({moved:+.3f}); proposals accepted by the vote: {longer.n_accepted}")
+
+
+@_exercise(15, 3, "the letter of your choice as text, e.g. 'a'")
+def _which_model(answer: Any) -> Verdict:
+    return _choice(answer, "b", {"a": "it scores higher only on its own test digits, which are all one digit",
+                                 "c": "both are scored on the same test digits: that is what makes the gain "
+                                      "a comparison"},
+                   "on its own test digits a one-digit model is always right; on any digit it meets later it "
+                   "is right a tenth of the time")
