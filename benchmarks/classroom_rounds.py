@@ -43,11 +43,8 @@ def wait_for(log: Path, pattern: str, timeout: float) -> float:
 
 def compute_per_round(work: Path) -> float:
     """Median over rounds of the slowest learner work in each step: train, then evaluate."""
-    times: dict[str, list[float]] = {"train": [], "evaluate": []}
-    for log in work.glob("laptop*/logs/worker_*.log"):
-        for kind, seconds in re.findall(r"answered (train|evaluate) in ([\d.]+) s", log.read_text()):
-            times[kind].append(float(seconds))
-    return statistics.median(times["train"]) + max(times["evaluate"], default=0.0)
+    times = answer_times(work)
+    return statistics.median(times.get("train", [])) + max(times.get("evaluate", []), default=0.0)
 
 
 def answer_times(work: Path) -> dict[str, list[float]]:

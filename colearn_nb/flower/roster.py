@@ -75,18 +75,16 @@ def ask(grid: Grid, roster: Roster, contents: dict[int, RecordDict], message_typ
     Without a round deadline a missing learner raises ``LearnerError`` (``exchange``); with one it is
     out of sync from now on.
     """
-    nodes, arrivals = roster.nodes, {}
+    nodes, arrivals, wait_s = roster.nodes, {}, roster.round_deadline or roster.timeout
     by_node = {nodes[i]: content for i, content in contents.items()}
     if roster.round_deadline is None:
-        replies = exchange(grid, by_node, message_type, roster.timeout, nodes, round_index, arrivals)
-        roster.waits += [AnswerWait(round_index, message_type, i, arrivals[nodes[i]]) for i in contents]
-        return {i: replies[nodes[i]].content for i in contents}, {}
-    answered, failed = collect(grid, by_node, message_type, roster.round_deadline, arrivals)
-    roster.waits += [AnswerWait(round_index, message_type, nodes.index(node),
-                                arrivals.get(node, roster.round_deadline), node in failed)
-                     for node in by_node]
+        answered, failed = exchange(grid, by_node, message_type, wait_s, nodes, round_index, arrivals), {}
+    else:
+        answered, failed = collect(grid, by_node, message_type, wait_s, arrivals)
+    roster.waits += [AnswerWait(round_index, message_type, nodes.index(node), arrivals.get(node, wait_s),
+                                node in failed) for node in by_node]
     missing = {nodes.index(node): missing_reason(nodes.index(node), node, round_index, message_type, error,
-                                                 roster.round_deadline) for node, error in failed.items()}
+                                                 wait_s) for node, error in failed.items()}
     for reason in missing.values():
         logger.warning(reason)
     roster.out_of_sync |= missing.keys()

@@ -10,7 +10,8 @@ ordered by their node's ``partition-id``.
 Participants who drop out (a laptop closing its lid): without a ``round_deadline`` a learner that
 does not answer within ``timeout``, or answers with an error, ends the run (``LearnerError``). With
 one, each exchange of a round waits at most ``round_deadline`` seconds (no longer than the last
-reply takes) and a learner missing from it is recorded, not fatal: a missing voter abstains (a no
+reply takes; a laptop whose heartbeats Flower stopped hearing gets Flower's error reply sooner) and a
+learner missing from it is recorded, not fatal: a missing voter abstains (a no
 vote, NaN scores, as ``run_one_round(..., on_error="abstain")``), a missing proposer makes the round
 a rejected one that nobody votes on; either way the round's ``missing`` names the learner (data, read
 by the class's roster and command line) and its ``errors`` say why, "learner 2 (SuperNode 123) missing
