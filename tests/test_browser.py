@@ -296,6 +296,11 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
         join = page.locator(".colearn-join pre").last
         join.wait_for(timeout=120_000)
         join_line = join.inner_text()
+        fill_in(page, "teach-learner", 1)  # the teacher: learner 1 proposes garbage, from the next round
+        page.locator(".colearn-teach-attack select").last.select_option(label="proposes garbage")
+        page.locator(".colearn-teach").last.click()
+        page.wait_for_function("() => /learner 1 proposes garbage/.test(document.querySelector("
+                               "'.colearn-teach-note').innerText)", timeout=30_000, polling=500)
         page.wait_for_function("() => document.querySelectorAll('.colearn-roster tbody tr').length === 2",
                                timeout=NOTEBOOK_TIMEOUT_MS, polling=1000)
         opened = page.evaluate(PROJECTOR_LOOK)
@@ -321,6 +326,9 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
     assert picture and picture.startswith(("data:image/png", "blob:")), picture[:40]
     saved = json.loads((served / "classroom_results.json").read_text())
     assert len(saved["data"]) == 3, "the start and two rounds"
+    garbage = saved["data"][2]  # round 1, learner 1's: the teacher's garbage, voted down
+    assert garbage["attacks"] == [None, "garbage"] and garbage["votes"] == [False, None], garbage
+    assert "(learner 1 proposed garbage, as the teacher set)" in status, status
 
 
 # Every label and value of the last dashboard on the page: [] when all are readable

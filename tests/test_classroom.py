@@ -1,8 +1,11 @@
 """A class across hosts: the teacher's ``host`` and three laptops' ``join`` in network namespaces.
 
 Two classes of the real commands, each host a namespace on one bridge (198.18.0.0/24, no route
-elsewhere). In the first, three participants join and nobody leaves: its results equal the in-process
-run on the same partitions. In the second, a stranger without the code is refused and reaches no Flower
+elsewhere). In the first, three participants join and nobody leaves; the teacher types controls at the host:
+learner 2 proposes garbage (before the rounds), then a threshold of 0.6 (after round 0). The garbage round
+is voted down by the others and the run goes on; its results equal the in-process run on the same
+partitions with notebook 09's ``RandomWeightsProposer`` in learner 2's round and each round's threshold.
+In the second, a stranger without the code is refused and reaches no Flower
 API but the Fleet API; three participants join, learner 2's laptop is killed after round 1 (every process
 on it, by id), recorded as missing, rejoins with the same command and votes again; the rounds before it
 left equal the in-process run. Every namespace and process is removed at the end.
@@ -18,6 +21,7 @@ import pytest
 
 pytest.importorskip("flwr")
 sys.path.insert(0, str(Path(__file__).parent))
+from controlled_rounds import recorded_script, rounds_under  # noqa: E402
 from netns import Room, namespaces_unavailable  # noqa: E402
 
 from colearn_nb import Results, run_rounds  # noqa: E402
@@ -74,17 +78,29 @@ def join_all(room: Room, work: Path, join: list[str]) -> dict[int, str]:
             f"laptop{i}" for i, process in joins.items()}
 
 
-def whole_class(room: Room, work: Path, teacher: str) -> Results:
-    """A class with nobody leaving: the host's command and three joins, to the end; its results."""
+def type_at(host: subprocess.Popen, line: str) -> None:
+    """The teacher types ``line`` and Enter at the host."""
+    host.stdin.write(f"{line}\n".encode())
+    host.stdin.flush()
+
+
+def whole_class(room: Room, work: Path, teacher: str) -> tuple[Results, dict[str, str]]:
+    """A class with nobody leaving, under the teacher's typed controls, to the end; its results and logs."""
     work.mkdir()
     host = room.run("teacher", host_command(teacher, N_CLEAN_ROUNDS, work), work / "host.log",
                     stdin=subprocess.PIPE)
-    join_all(room, work, wait_for(work / "host.log", JOIN_LINE, 180, host).group(0).split()[3:])
+    join = wait_for(work / "host.log", JOIN_LINE, 180, host).group(0).split()[3:]
+    type_at(host, "attack 2 garbage")  # before anyone joined: from round 0 on
+    learner_on = join_all(room, work, join)
+    wait_for(work / "host.log", r"^round 0: ", 300, host)
+    type_at(host, "threshold 0.6")  # from the next round to begin: 1 or 2
     host.wait(timeout=400)
     assert host.returncode == 0, (work / "host.log").read_text()[-3000:]
     for i in range(N_LEARNERS):
         room.kill_host(f"laptop{i}")  # the class is over: its laptops' SuperNodes go too
-    return Results.load(work / "results.json")
+    logs = {"host": (work / "host.log").read_text(errors="replace"),
+            "learner 2": (work / f"{learner_on[2]}.log").read_text(errors="replace")}
+    return Results.load(work / "results.json"), logs
 
 
 def class_with_a_dropout(room: Room, work: Path, teacher: str, seen: dict) -> None:
@@ -116,7 +132,8 @@ def classroom(tmp_path_factory):
         teacher = room.add("teacher")
         laptops = [room.add(f"laptop{i}") for i in range(N_LEARNERS)]
         room.add("stranger")
-        seen = {"addresses": (teacher, laptops), "whole_class": whole_class(room, work / "whole", teacher)}
+        seen = {"addresses": (teacher, laptops)}
+        seen["whole_class"], seen["whole_class_logs"] = whole_class(room, work / "whole", teacher)
         class_with_a_dropout(room, work, teacher, seen)
         made = [namespace for namespace, _ in room.hosts.values()] + [room.switch]
     seen["results"] = Results.load(work / "results.json")
@@ -173,9 +190,23 @@ def test_the_class_runs_to_the_end_with_one_line_to_copy(classroom):
     assert classroom["namespaces_left"] == []
 
 
-def test_a_class_nobody_leaves_equals_the_in_process_run(classroom):
-    results, reference = classroom["whole_class"], in_process_results(N_CLEAN_ROUNDS)
+def test_a_class_nobody_leaves_under_the_teachers_controls_equals_the_in_process_run(classroom):
+    results, logs = classroom["whole_class"], classroom["whole_class_logs"]
+    script = recorded_script(results)
+    assert [c.attacks for c in script] == [{2: "garbage"}] * N_CLEAN_ROUNDS, logs["host"][-2000:]
+    thresholds = [controls.vote_threshold for controls in script]
+    assert thresholds[0] == 0.5 and thresholds[-1] == 0.6 and thresholds in ([0.5, 0.6, 0.6], [0.5, 0.5, 0.6])
+    factory = MnistLearnerFactory(n_learners=N_LEARNERS)
+    seed_everything(factory.seed)
+    reference = rounds_under([factory(i) for i in range(N_LEARNERS)], script)
     assert results == reference, json.dumps(results.to_dict()["data"])[:2000]
+    garbage = results.data[3]  # round 2, learner 2's
+    assert garbage.block_proposer == 2 and garbage.votes == [False, False, None] and not garbage.vote
+    assert re.search(r"^from the next round: threshold 0.5; learner 2 proposes garbage$", logs["host"], re.M)
+    assert re.search(r"^round 2: learner 2 proposed garbage \(the teacher's attack\), rejected \(0 of 2 yes, "
+                     r"threshold 0.6\); shared model", logs["host"], re.M), logs["host"][-2000:]
+    assert re.search(r"^round 2: proposed garbage weights, as the teacher told this laptop",
+                     logs["learner 2"], re.M), logs["learner 2"][-2000:]
 
 
 def test_rounds_before_the_dropout_equal_the_in_process_run(classroom):

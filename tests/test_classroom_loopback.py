@@ -130,12 +130,17 @@ def test_pretend_laptops_need_a_way_to_make_them(tmp_path):
         projector.open(pretend_laptops=2)
 
 
-def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
-    """``client_app``: the page opens a class of a user's ClientApp, its join line names it."""
+def test_a_class_of_the_users_own_learners_and_the_teachers_garbage_round(tmp_path, monkeypatch):
+    """``client_app``: the page opens a class of a user's ClientApp, its join line names it. Before the
+    rounds the teacher sets learner 1 to propose garbage on the page's teach row: its round (1) is voted
+    down, and the run equals the user's learners in one process with notebook 09's wrapper in that round."""
     import functools
     from pathlib import Path
 
+    from controlled_rounds import rounds_under
     from user_learners import build
+
+    from colearn_nb.protocol.class_controls import ClassControls
 
     tests = str(Path(__file__).parent)
     monkeypatch.syspath_prepend(tests)
@@ -145,14 +150,24 @@ def test_a_class_of_the_users_own_learners(tmp_path, monkeypatch):
                           pretend_laptop=Participant, address="127.0.0.1", port=free_port(), n_learners=2,
                           n_rounds=N_ROUNDS, round_deadline=60, pretend_laptops=2,
                           directory=tmp_path / "host", results_path=tmp_path / "results.json")
+    statuses: list[str] = []
+    projector.status.observe(lambda change: statuses.append(change["new"]), "value")
+    with pytest.raises(ValueError, match="teach: the class is not open; open it first"):
+        projector.teach()
     projector.open()
+    wait_until(lambda: projector.host is not None, 120, "the class is open")
+    projector.teach_learner.value, projector.teach_attack.value = 1, "garbage"
+    projector.teach_button.click()  # as the teacher does, before the rounds begin
+    assert projector.teach_note.value == "From the next round: threshold 0.5; learner 1 proposes garbage"
     results = projector.wait(timeout=400)
     assert projector.error is None, projector.status.value
     assert " --app user_class_app:client_app</pre>" in projector.join.value, projector.join.value
-    reference = run_rounds(build("mlp_adam")[:2], N_ROUNDS, vote_threshold=0.5)
+    reference = rounds_under(build("mlp_adam")[:2], [ClassControls(0.5, {1: "garbage"})] * N_ROUNDS)
     # one proposal each: as in one process (longer runs of shuffled plain DataLoaders may differ: each
     # laptop draws its shuffles from its own global RNG)
     assert results == reference, results
     assert [r.block_proposer for r in results.data[1:]] == [0, 1]
+    assert results.data[2].votes == [False, None] and not results.data[2].vote, "the garbage voted down"
+    assert any(s.endswith("(learner 1 proposed garbage, as the teacher set)") for s in statuses), statuses
     with pytest.raises(ValueError, match="client_app: got 'user_class_app'; expected 'module:attribute'"):
         ClassHost(tmp_path / "bad", n_learners=2, address="127.0.0.1", client_app="user_class_app")

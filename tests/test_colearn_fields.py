@@ -104,7 +104,7 @@ NOT_IMPORTABLE = ("colearn is not importable (colearn 0.2.8 requires Python < 3.
                   "`pip install --no-deps --ignore-requires-python colearn==0.2.8` adds it)")
 COLEARN_FIELDS = ("vote", "votes", "vote_scores", "test_scores", "block_proposer")
 # The kit's additions, absent from colearn 0.2.8's Result; see README, "Code written for the original colearn"
-KIT_ONLY_FIELDS = ("training_summaries", "errors", "missing")
+KIT_ONLY_FIELDS = ("training_summaries", "errors", "missing", "vote_threshold", "attacks")
 THRESHOLDS = [0.5] * 4 + [1.0] * 4  # both accepted and rejected proposals
 
 

@@ -146,6 +146,25 @@ def colearn_config(message: Message) -> ConfigRecord:
     return message.content.config_records["colearn"]
 
 
+def proposer_for(learner: MachineLearningInterface, attack: str,
+                 round_index: int) -> MachineLearningInterface:
+    """``learner``, or notebook 09's bad actor wrapping it when the teacher told it to propose ``attack``."""
+    if not attack:
+        return learner
+    from ..pytorch.attacks import RandomWeightsProposer, SignFlipProposer
+
+    if attack == "garbage":
+        return RandomWeightsProposer(learner, seed=round_index)
+    if attack == "sign-flip":
+        return SignFlipProposer(learner)
+    raise ValueError(f"attack: got {attack!r}; expected 'garbage' or 'sign-flip' (protocol.class_controls)")
+
+
+def told_attack(message: Message) -> str:
+    """The attack the teacher told this proposer to make (``""`` for none), from its ``train`` message."""
+    return str(colearn_config(message).get("attack", ""))
+
+
 def _reply(message: Message, **records) -> Message:
     from flwr.app import Message, RecordDict
 
@@ -160,8 +179,9 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     It answers ``query.hello`` (partition id, and weights when asked), ``query.init`` (equal
     starting weights and initial scores; later, the shared weights for a learner out of sync),
     ``train`` (propose and score the proposal), ``evaluate`` (score and vote on a proposal) and
-    ``query.decide``; a decision travels with the next message a learner gets. ``train``,
-    ``evaluate`` and ``query.decide`` on a node without state for the run fail, saying so.
+    ``query.decide``; a decision travels with the next message a learner gets. A ``train`` message naming
+    an attack (the teacher's live controls) makes the proposer notebook 09's bad actor for that proposal.
+    ``train``, ``evaluate`` and ``query.decide`` on a node without state for the run fail, saying so.
     """
     from flwr.clientapp import ClientApp
 
@@ -199,14 +219,14 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
         require_state(context, message)
         node = NodeLearner(context, make_learner, takes_run_config)
         node.apply_decision(colearn_config(message))
-        proposal = node.learner.mli_propose_weights()
+        round_index, attack = config_int(colearn_config(message), "round"), told_attack(message)
+        proposal = proposer_for(node.learner, attack, round_index).mli_propose_weights()
         finite = weights_are_finite(proposal.weights)  # a diverged proposal is not tested (run_one_round)
         scored = (node.learner.mli_test_weights(proposal) if finite
                   else ProposedWeights(proposal, vote_score=math.nan, test_score=math.nan, vote=False))
-        round_index = config_int(colearn_config(message), "round")
         node.keep_pending(proposal, round_index)
         node.save()
-        record_event(LearnerEvent(round_index, "proposed", scored.vote_score))
+        record_event(LearnerEvent(round_index, "proposed", scored.vote_score, attack=attack or None))
         return _reply(message, weights=context.state[PENDING_KEY], scores=scores_to_record(scored),
                       summary=summary_to_record(proposal.training_summary),
                       finite=ConfigRecord({"finite": finite}))

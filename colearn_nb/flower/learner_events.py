@@ -31,9 +31,13 @@ class LearnerEvent:
     proposal_score: float  # the proposal's score on this learner's vote set
     vote: bool | None = None  # a voter's vote; None for the proposer
     held_score: float | None = None  # a voter's score of the weights it holds
+    attack: str | None = None  # the attack the teacher made this proposer propose, if any
 
     def line(self) -> str:
         """The event as a participant reads it."""
+        if self.action == "proposed" and self.attack:
+            return (f"round {self.round_index}: proposed {self.attack} weights, as the teacher told this "
+                    f"laptop (they score {self.proposal_score:.4g} on my vote set)")
         if self.action == "proposed":
             return (f"round {self.round_index}: proposed new weights (they score {self.proposal_score:.4g} "
                     "on my vote set)")

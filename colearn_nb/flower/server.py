@@ -22,6 +22,10 @@ that connects during the run (a restarted one, under a new node id) is asked its
 and replaces an out-of-sync learner's node. The start (finding the learners, equal weights) always
 waits ``timeout`` and raises.
 
+The teacher's live controls (``ClassControls``: the vote threshold, learners told to attack), when given,
+are read before each round: the proposer's ``train`` message then names its attack (``"garbage"``,
+``"sign-flip"``), the round is decided by their threshold, and its ``Result`` records both.
+
 Taught in notebook 12.
 """
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..protocol.checks import check_int, check_n_rounds, check_number, check_vote_threshold
+from ..protocol.class_controls import ClassControls
 from ..protocol.interface import ProposedWeights, Weights
 from ..protocol.loop import round_result
 from ..protocol.results import Result, Results
@@ -119,12 +124,16 @@ def scored_answer(content: RecordDict, weights: Weights, learner: int, proposer:
                            error=unscored_vote(learner, scores["vote_score"], round_index))
 
 
-def propose(grid: Grid, roster: Roster, round_index: int, missing: dict[int, str]) -> RecordDict | None:
-    """The proposer's answer to ``train``, or ``None`` when it is missing (the reason then in ``missing``)."""
+def propose(grid: Grid, roster: Roster, round_index: int, missing: dict[int, str],
+            attack: str | None = None) -> RecordDict | None:
+    """The proposer's answer to ``train`` (told to propose ``attack``, if any), or ``None`` when it is
+    missing (the reason then in ``missing``)."""
     proposer = round_index % len(roster.nodes)
     if proposer in missing:  # out of sync and not brought back: not asked
         return None
     config = round_config(round_index, roster.told(proposer))
+    if attack is not None:
+        config.config_records["colearn"]["attack"] = attack
     replies, absent = ask(grid, roster, {proposer: config}, "train", round_index)
     missing.update(absent)
     return replies.get(proposer)
@@ -173,13 +182,15 @@ def vote_on(grid: Grid, roster: Roster, round_index: int, vote_threshold: float,
     return round_result(answers, accepted, record_to_summary(proposal.config_records["summary"]), proposer)
 
 
-def voting_round(grid: Grid, roster: Roster, round_index: int, vote_threshold: float) -> Result:
-    """One round: learners out of sync get the shared weights, the proposer trains, the others vote.
+def voting_round(grid: Grid, roster: Roster, round_index: int, vote_threshold: float,
+                 attack: str | None = None) -> Result:
+    """One round: learners out of sync get the shared weights, the proposer trains (or proposes ``attack``),
+    the others vote.
 
     The round's ``missing``: the learners that did not answer in it (their reasons in ``errors``).
     """
     missing = bring_in_sync(grid, roster, round_index)
-    proposal = propose(grid, roster, round_index, missing)
+    proposal = propose(grid, roster, round_index, missing, attack)
     if proposal is None:
         result = without_proposal(roster, round_index, missing)
     elif not bool(proposal.config_records["finite"]["finite"]):
@@ -187,6 +198,18 @@ def voting_round(grid: Grid, roster: Roster, round_index: int, vote_threshold: f
     else:
         result = vote_on(grid, roster, round_index, vote_threshold, proposal, missing)
     result.missing = sorted(missing)
+    return result
+
+
+def controlled_round(grid: Grid, roster: Roster, round_index: int, vote_threshold: float,
+                     controls: ClassControls | None) -> Result:
+    """A voting round under the teacher's ``controls`` (if any), which its ``Result`` then records."""
+    if controls is None:
+        return voting_round(grid, roster, round_index, vote_threshold)
+    n_learners = len(roster.nodes)
+    result = voting_round(grid, roster, round_index, controls.vote_threshold,
+                          controls.attacks.get(round_index % n_learners))
+    result.vote_threshold, result.attacks = controls.vote_threshold, controls.attack_list(n_learners)
     return result
 
 
@@ -199,7 +222,8 @@ def tell_last_decision(grid: Grid, roster: Roster, n_rounds: int) -> None:
 
 def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                 timeout: float = 300.0, on_round: Callable[[Results], None] | None = None,
-                round_deadline: float | None = None, waits: list[AnswerWait] | None = None) -> Results:
+                round_deadline: float | None = None, waits: list[AnswerWait] | None = None,
+                controls: Callable[[], ClassControls | None] | None = None) -> Results:
     """Collective learning over ``grid``: equal weights, initial scores, then ``n_rounds`` voting rounds.
 
     The ``Results`` equal those of ``initial_result`` and ``collective_learning_round`` run on the
@@ -207,6 +231,7 @@ def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: floa
     up to ``timeout`` for every learner; ``round_deadline`` (seconds; see the module's docstring) lets
     the rounds go on without a missing learner, which the round's ``Result.missing`` then names.
     ``waits``, if given, gets an ``AnswerWait`` for every learner asked in every step of every round.
+    ``controls()``, if given, is called before each round: the teacher's ``ClassControls`` or ``None``.
     """
     check_counts(n_learners, n_rounds)
     check_vote_threshold(vote_threshold)
@@ -215,7 +240,8 @@ def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: floa
     results = Results([initial_scores(grid, nodes, weights, timeout)])
     roster = Roster(nodes, weights, timeout, round_deadline, waits=[] if waits is None else waits)
     for round_index in range(n_rounds):
-        results.append(voting_round(grid, roster, round_index, vote_threshold))
+        now = controls() if controls is not None else None
+        results.append(controlled_round(grid, roster, round_index, vote_threshold, now))
         logger.info("round %d: %r", round_index, results.data[-1])
         if on_round is not None:
             on_round(results)
@@ -226,7 +252,8 @@ def run_colearn(grid: Grid, n_learners: int, n_rounds: int, vote_threshold: floa
 def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
                     on_results: Callable[[Results], None] | None = None, timeout: float = 300.0,
                     on_round: Callable[[Results], None] | None = None,
-                    round_deadline: float | None = None) -> ServerApp:
+                    round_deadline: float | None = None,
+                    controls: Callable[[], ClassControls | None] | None = None) -> ServerApp:
     """A ``ServerApp`` running ``run_colearn``; ``on_results(results)`` gets the ``Results`` at the end."""
     from flwr.serverapp import ServerApp
 
@@ -237,7 +264,8 @@ def make_server_app(n_learners: int, n_rounds: int, vote_threshold: float = 0.5,
 
     @app.main()
     def main(grid: Grid, context) -> None:
-        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout, on_round, round_deadline)
+        results = run_colearn(grid, n_learners, n_rounds, vote_threshold, timeout, on_round, round_deadline,
+                              controls=controls)
         if on_results is not None:
             on_results(results)
 

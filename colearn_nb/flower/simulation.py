@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+from ..protocol.class_controls import ClassControls
 from ..protocol.results import Results
 from .client import LearnerFn, make_client_app
 from .environment import memory_limit_bytes, quiet_flower_environment, require_flwr
@@ -87,7 +88,8 @@ def run_flower_simulation(make_learner: LearnerFn, n_learners: int, n_rounds: in
                           vote_threshold: float = 0.5, num_cpus_per_learner: float = 2,
                           timeout: float = 300.0, verbose: bool = False,
                           on_round: Callable[[Results], None] | None = None,
-                          backend: str | None = None) -> Results:
+                          backend: str | None = None,
+                          controls: Callable[[], ClassControls | None] | None = None) -> Results:
     """Run collective learning on Flower's simulation engine: a ServerApp and one SuperNode per learner.
 
     ``make_learner(partition_id)`` builds learner ``partition_id`` where its ClientApp runs (on Ray, in
@@ -95,6 +97,8 @@ def run_flower_simulation(make_learner: LearnerFn, n_learners: int, n_rounds: in
     ``backend`` is ``"ray"`` or ``"in-process"`` (see ``choose_backend``; the in-process one says so in
     a printed line). ``num_cpus_per_learner`` is the share of CPUs Ray gives each ClientApp (fewer: more
     run at once); ``on_round(results)`` is called in this process after every round (e.g. to plot live).
+    ``controls()``, if given, is called before each round: a class's live controls (``ClassControls``: the
+    vote threshold, learners told to propose an attack) or ``None``; each round's ``Result`` records them.
     """
     check_counts(n_learners, n_rounds)
     backend, why = choose_backend(backend)
@@ -103,7 +107,8 @@ def run_flower_simulation(make_learner: LearnerFn, n_learners: int, n_rounds: in
     from flwr.simulation import run_simulation
 
     collected: list[Results] = []
-    server_app = make_server_app(n_learners, n_rounds, vote_threshold, collected.append, timeout, on_round)
+    server_app = make_server_app(n_learners, n_rounds, vote_threshold, collected.append, timeout, on_round,
+                                 controls=controls)
     backend_config: dict[str, Any] = {"client_resources": {"num_cpus": num_cpus_per_learner, "num_gpus": 0.0}}
     with _flower_logging(verbose), _engine(backend, why) as backend_name:
         run_simulation(server_app=server_app, client_app=make_client_app(make_learner),

@@ -31,6 +31,9 @@ class Result:
     block_proposer: int | None = None
     errors: list[str] = field(default_factory=list)  # why learners abstained, or why a proposal was refused
     missing: list[int] = field(default_factory=list)  # learners that did not answer (a deployment's deadline)
+    # a class's teacher controls (``class_controls``), recorded from the teacher's first change on:
+    vote_threshold: float | None = None  # the threshold that decided this round
+    attacks: list[str | None] = field(default_factory=list)  # each learner's attack if told to propose one
 
     def __repr__(self) -> str:
         return (f"Result(proposer={self.block_proposer}, accepted={self.vote}, "

@@ -132,7 +132,21 @@ def checked_round(round_index: int, r: Any, field_names: set[str]) -> dict[str, 
     return {"vote": vote, "votes": votes, "vote_scores": vote_scores, "test_scores": test_scores,
             "training_summaries": summaries(where, r.get("training_summaries", [])),
             "block_proposer": proposer, "errors": list(errors),
-            "missing": missing_learners(where, r.get("missing", []), len(votes))}
+            "missing": missing_learners(where, r.get("missing", []), len(votes)),
+            **teacher_controls(where, r.get("vote_threshold"), r.get("attacks", []), len(votes))}
+
+
+def teacher_controls(where: str, vote_threshold: Any, attacks: Any, n_learners: int) -> dict[str, Any]:
+    """``vote_threshold`` (null or a number in [0, 1]) and ``attacks`` (none, or one per learner: null or a
+    string) of a class round the teacher controlled."""
+    if vote_threshold is not None and not (is_number(vote_threshold) and 0 <= vote_threshold <= 1):
+        raise ValueError(f"{where}: vote_threshold: got {vote_threshold!r}; expected null or a number in "
+                         "[0, 1]")
+    if not isinstance(attacks, list) or len(attacks) not in (0, n_learners) or \
+            not all(attack is None or isinstance(attack, str) for attack in attacks):
+        raise ValueError(f"{where}: attacks: got {attacks!r}; expected [] or one entry per learner, null or "
+                         "an attack's name")
+    return {"vote_threshold": vote_threshold, "attacks": list(attacks)}
 
 
 def missing_learners(where: str, values: Any, n_learners: int) -> list[int]:

@@ -2,7 +2,9 @@
 
 The class itself lives in ``colearn_nb.flower.classroom`` (Flower, beside this layer); the page gets it
 through two callables, so this module imports no Flower: ``open_class`` makes the host (``ClassHost``),
-``pretend_laptop`` a laptop on this machine for a rehearsal (``Participant``).
+``pretend_laptop`` a laptop on this machine for a rehearsal (``Participant``). While the class is open the
+teacher's controls (a learner told to propose garbage or a sign-flipped update, the vote threshold) apply
+from the next round (``Projector.teach``).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from textwrap import shorten
 from typing import Any
 
 from ..protocol.checks import check_int
+from ..protocol.class_controls import ATTACK_WORDS, ATTACKS
 from ..protocol.class_settings import CLASS_LIMITS, CLASS_SETTINGS, DEFAULT_DEADLINE_S, check_class_settings
 from ..protocol.results import Results
 from .dashboard import CELL_STYLE, status_line
@@ -37,6 +40,7 @@ SHOWN = {"online": "&#9679; online", "offline": "&#9675; offline", "registered":
 GRID_FROM = 9  # laptops from which the roster is a grid of tiles: 30 rows would not fit a projector
 GRID_STYLE = "display:grid;grid-template-columns:repeat(4,1fr);gap:2px 6px;font-size:13px"
 TILE_STYLE = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;line-height:18px"
+TEACH_CHOICES = [("proposes honestly", "honest"), *((f"proposes {ATTACK_WORDS[a]}", a) for a in ATTACKS)]
 MARK = {"online": "&#9679;", "offline": "&#9675;", "registered": "&#9675;", "answered": "&#10004;",
         "missing": "&#10008;", None: ""}
 
@@ -80,12 +84,25 @@ def roster_table(roster: list[dict[str, Any]]) -> str:
     return f"<table class='colearn-roster'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def attack_note(results: Results) -> str:
+    """What the last round's proposer was told to propose, if anything: a note for the status line.
+
+    >>> from colearn_nb import Result
+    >>> attack_note(Results([Result(attacks=[None, "garbage"], block_proposer=1)]))
+    ' (learner 1 proposed garbage, as the teacher set)'
+    """
+    last = results.data[-1]
+    attack = last.attacks[last.block_proposer] if last.attacks and last.block_proposer is not None else None
+    return f" (learner {last.block_proposer} proposed {attack}, as the teacher set)" if attack else ""
+
+
 class Projector:
     """A form that opens the class, then its join line, the laptops as they join, the scores and votes live.
 
     ``open_class(directory, n_learners=, address=, port=)`` returns the host, a context manager with
-    ``join_line()``, ``join_options()``, ``roster(results)``, ``wait_for_class(timeout, start_now)`` and
-    ``run_class(n_rounds, vote_threshold, round_deadline, on_round)``; ``pretend_laptop(directory,
+    ``join_line()``, ``join_options()``, ``roster(results)``, ``wait_for_class(timeout, start_now)``,
+    ``run_class(n_rounds, vote_threshold, round_deadline, on_round)``, ``set_attack(learner, attack)`` and
+    ``set_vote_threshold(value)`` (the teacher's controls, ``teach``); ``pretend_laptop(directory,
     address=, code=, ca_sha256=, name=)`` one laptop with ``start()`` and ``close()``. The class runs in a
     background thread; its results are saved to ``results_path`` when it ends.
 
@@ -147,6 +164,7 @@ class Projector:
         self.roster = widgets.HTML().add_class("colearn-roster")
         self.plot = widgets.Image(format="png", layout=widgets.Layout(  # shown from the first round's picture
             width="720px", max_width="100%", display="none"))
+        teach = self._build_teach_widgets(settings, style)
         for widget, name in ((self.open_button, "open"), (self.start_button, "start-now"),
                              (self.plot, "plot")):
             widget.add_class(f"colearn-{name}")
@@ -154,9 +172,54 @@ class Projector:
                             layout=widgets.Layout(flex_flow="row wrap"))
         side = widgets.VBox([self.status, self.roster],
                             layout=widgets.Layout(width="440px", max_width="100%"))
-        self.widget = widgets.VBox([widgets.HTML(PAGE_STYLE), form, self.join, widgets.Box(
+        self.widget = widgets.VBox([widgets.HTML(PAGE_STYLE), form, self.join, teach, widgets.Box(
             [side, self.plot], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))])
         self.widget.add_class("colearn-projector")
+
+    def _build_teach_widgets(self, settings: dict[str, Any], style: dict[str, str]) -> Any:
+        """The teacher's controls: a learner, what it proposes, the threshold, the button applying them."""
+        import ipywidgets as widgets
+
+        fits = widgets.Layout(width="auto", min_width="max-content")
+        self.teach_learner = widgets.BoundedIntText(value=0, min=0, max=max(settings["n_learners"] - 1, 0),
+                                                    description="learner", style=style,
+                                                    layout=widgets.Layout(width="125px"))
+        self.teach_attack = widgets.Dropdown(options=TEACH_CHOICES, value="honest", layout=fits)
+        self.teach_threshold = widgets.BoundedFloatText(value=settings["vote_threshold"], min=0, max=1,
+                                                        step=0.05, description="threshold", style=style,
+                                                        layout=widgets.Layout(width="150px"))
+        self.teach_button = widgets.Button(description="Apply from the next round", icon="check",
+                                           disabled=True, layout=fits)
+        self.teach_button.on_click(lambda _button: self.teach())
+        self.teach_note = widgets.HTML().add_class("colearn-teach-note")
+        for widget, name in ((self.teach_learner, "teach-learner"), (self.teach_attack, "teach-attack"),
+                             (self.teach_threshold, "teach-threshold"), (self.teach_button, "teach")):
+            widget.add_class(f"colearn-{name}")
+        return widgets.HBox([widgets.HTML("<b>Teach:</b>"), self.teach_learner, self.teach_attack,
+                             self.teach_threshold, self.teach_button, self.teach_note],
+                            layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+
+    def teach(self, learner: int | None = None, attack: str | None = None,
+              vote_threshold: float | None = None) -> str:
+        """From the next round: ``learner`` proposes ``attack`` (``"honest"``, ``"garbage"``, ``"sign-flip"``)
+        and the vote threshold is ``vote_threshold`` (each the teach row's value when not given); what is
+        set now, in words, also shown beside the row. ``ValueError`` says what is wrong (before the class is
+        open too)."""
+        learner = self.teach_learner.value if learner is None else learner
+        attack = self.teach_attack.value if attack is None else attack
+        vote_threshold = self.teach_threshold.value if vote_threshold is None else vote_threshold
+        host = self.host if self.running else None
+        if host is None:
+            raise ValueError("teach: the class is not open; open it first, then teach between rounds")
+        try:
+            host.set_attack(learner, None if attack == "honest" else attack)
+            said = f"From the next round: {host.set_vote_threshold(vote_threshold).describe()}"
+        except ValueError as wrong:
+            said = f"Not applied: {wrong}"
+            self.teach_note.value = html.escape(said)
+            raise
+        self.teach_note.value = html.escape(said)
+        return said
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -215,8 +278,8 @@ class Projector:
                                    f"terminal</div><pre class='colearn-join-line' style='{JOIN_LINE_STYLE}'>"
                                    f"{html.escape(host.join_line())}</pre>")
                 self._play(host, settings)
-            self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}; results in "
-                                            f"{self.results_path}")
+            self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}"
+                                            f"{attack_note(self.results)}; results in {self.results_path}")
         except Exception as exc:  # shown on the page: a background thread has nobody else to tell
             self.error = exc
             log.exception("the class stopped")
@@ -291,7 +354,7 @@ class Projector:
     def _on_round(self, results: Results) -> None:
         self.results = results
         self.live.update(results)
-        self.status.value = html.escape(status_line(results, self.score_name))
+        self.status.value = html.escape(status_line(results, self.score_name) + attack_note(results))
         self._new_round.set()
 
     def _show_frame(self, frame: bytes) -> None:
@@ -301,4 +364,7 @@ class Projector:
     def _set_open(self, is_open: bool) -> None:
         for widget in (*self.form.values(), self.open_button):
             widget.disabled = is_open
-        self.start_button.disabled = not is_open
+        self.start_button.disabled = self.teach_button.disabled = not is_open
+        if is_open:  # the learners of this class
+            self.teach_learner.max = self.form["n_learners"].value - 1
+            self.teach_threshold.value = self.form["vote_threshold"].value

@@ -7,8 +7,9 @@ from pathlib import Path
 
 def flower_processes() -> set[int]:
     """Ids of running processes (zombies excluded) whose command line names Flower's or Ray's programs."""
-    names = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp", "flwr-clientapp",
-             "colearn_nb.flower.deploy.worker", "raylet", "gcs_server", "ray::")
+    names = ("flower-superlink", "flower-supernode", "colearn_nb.flower.deploy.supernode", "flower-superexec",
+             "flwr-serverapp", "flwr-clientapp", "colearn_nb.flower.deploy.worker", "raylet", "gcs_server",
+             "ray::")
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

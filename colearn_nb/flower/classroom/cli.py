@@ -3,7 +3,9 @@
     python -m colearn_nb host --learners 3 --rounds 10            # the teacher; prints the join line
     python -m colearn_nb join 192.168.1.20 K7Q2-PX9M-3F2A-9C4B-7E5D   # a laptop: the join line
 
-(``python -m colearn_nb.classroom`` runs the same commands.)
+(``python -m colearn_nb.classroom`` runs the same commands.) While the class runs, the teacher types a
+control and Enter at the host (``CONTROLS``): ``attack 2 garbage`` or ``attack 2 sign-flip`` (learner 2
+proposes that whenever it proposes, from the next round), ``honest 2``, ``threshold 0.7``.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .host import DEFAULT_PORT
 
 HOST_OPTIONS = {"address": "--address", "port": "--port", "n_learners": "--learners", "n_rounds": "--rounds",
                 "vote_threshold": "--threshold", "round_deadline": "--deadline"}  # setting -> its option
+CONTROLS = "'attack 2 garbage', 'attack 2 sign-flip', 'honest 2' or 'threshold 0.7'"
 APP_HELP = ("the ClientApp every learner runs, module:attribute installed on every laptop (default: the "
             "kit's MNIST learners)")
 
@@ -34,10 +37,49 @@ def round_line(results: Results, round_index: int) -> str:
     (the round's ``errors``, when someone was)."""
     result = results.data[round_index + 1]
     approves = sum(vote is True for vote in result.votes)
-    return (f"round {round_index}: learner {result.block_proposer} proposed, "
-            f"{'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes); "
-            f"shared model {results.shared_model_scores[round_index + 1]:.3f}"
+    attack = result.attacks[result.block_proposer] if result.attacks and result.block_proposer is not None \
+        else None
+    return (f"round {round_index}: learner {result.block_proposer} proposed"
+            + (f" {attack} (the teacher's attack)" if attack else "")
+            + f", {'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes"
+            + (f", threshold {result.vote_threshold:g}" if result.vote_threshold is not None else "")
+            + f"); shared model {results.shared_model_scores[round_index + 1]:.3f}"
             + "".join(f"; {reason}" for reason in (result.errors if result.missing else [])))
+
+
+def control(classroom, command: str) -> str:
+    """Carry out one of the teacher's typed controls (``CONTROLS``); the line saying what changed, or why not.
+
+    ``classroom``: the host, with ``set_attack(learner, attack)`` and ``set_vote_threshold(value)``.
+    """
+    words = command.split()
+    try:
+        if len(words) == 3 and words[0] == "attack":
+            controls = classroom.set_attack(learner_number(words[1]), words[2])
+        elif len(words) == 2 and words[0] == "honest":
+            controls = classroom.set_attack(learner_number(words[1]), None)
+        elif len(words) == 2 and words[0] == "threshold":
+            controls = classroom.set_vote_threshold(threshold_number(words[1]))
+        else:
+            return f"host: {command!r} is not a control; type {CONTROLS}, then Enter"
+    except ValueError as wrong:
+        return f"host: {command!r} not done: {wrong}"
+    return f"from the next round: {controls.describe()}"
+
+
+def threshold_number(word: str) -> float:
+    """A vote threshold as typed; ``ValueError`` if it is no number (its range is the controls' check)."""
+    try:
+        return float(word)
+    except ValueError:
+        raise ValueError(f"threshold: got {word!r}; expected a number in [0, 1], e.g. 0.7") from None
+
+
+def learner_number(word: str) -> int:
+    """A learner's number as typed; ``ValueError`` if it is no whole number."""
+    if not word.isdigit():
+        raise ValueError(f"learner: got {word!r}; expected a learner's number, e.g. 2")
+    return int(word)
 
 
 class RoundPrinter:
@@ -83,24 +125,31 @@ def host(args: argparse.Namespace) -> None:
 
 
 def run_hosted_class(classroom, args: argparse.Namespace, ending: Ending, rounds: RoundPrinter) -> None:
-    """Print the join line, wait for the laptops (or Enter), run the rounds; Enter then ends the class."""
+    """Print the join line, wait for the laptops (or Enter), run the rounds; Enter then ends the class.
+
+    A line typed with a control (``CONTROLS``) changes the class from the next round instead.
+    """
     print(classroom.join_line(), flush=True)
     print(f"waiting for {args.learners} learners; press Enter to start with those who joined",
           file=sys.stderr, flush=True)
     start_now, rounds_begun = threading.Event(), threading.Event()
 
     def on_enter() -> None:
-        while sys.stdin.readline():  # at the end of input (no terminal) nothing: wait for everyone
-            if rounds_begun.is_set():
+        while line := sys.stdin.readline():  # at the end of input (no terminal) nothing: wait for everyone
+            if line.strip():
+                say(control(classroom, line.strip()), sys.stderr)
+            elif rounds_begun.is_set():
                 ending.end("Enter")
                 return
-            start_now.set()
+            else:
+                start_now.set()
 
     threading.Thread(target=on_enter, daemon=True).start()
     n_joined = wait_for_laptops(classroom, start_now)
     rounds_begun.set()
     print(f"{n_joined} learners in; {args.rounds} rounds (Enter or Ctrl-C ends the class, keeping the rounds "
-          "done)", file=sys.stderr, flush=True)
+          f"done; to change the class from the next round type {CONTROLS}, then Enter)", file=sys.stderr,
+          flush=True)
     rounds(classroom.run_class(args.rounds, args.threshold, args.deadline, on_round=rounds))
 
 

@@ -5,7 +5,9 @@ addresses, starts Flower's SuperLink with TLS and SuperNode authentication on 12
 the gateway (``colearn_nb.classroom.gateway``) on the room's address. Participants who give the
 join code have their public keys registered and get the next partition id; a returning
 participant (the same key) gets its own partition back. ``run`` starts the class's run once
-everyone is in (or when the teacher says so) and follows it round by round.
+everyone is in (or when the teacher says so) and follows it round by round. Between rounds the teacher
+may make a laptop's learner propose an attack (``set_attack``) or change the vote threshold
+(``set_vote_threshold``): the teacher's live controls (``protocol.class_controls``).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...protocol.checks import check_int
+from ...protocol.class_controls import ClassControls
 from ...protocol.class_settings import DEFAULT_DEADLINE_S
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, LoopbackFederation
@@ -155,6 +158,7 @@ class ClassHost(LoopbackFederation):
         self.lock = threading.Lock()
         self.gateway: Gateway | None = None
         self.class_full = threading.Event()
+        self.vote_threshold, self.threshold_changed = 0.5, False  # the run's; whether the teacher changed it
 
     def __repr__(self) -> str:
         return (f"ClassHost({len(self.members)} of {self.n_learners} joined, gateway "
@@ -236,11 +240,33 @@ class ClassHost(LoopbackFederation):
                 raise TimeoutError(f"{len(self.members)} of {self.n_learners} learners joined in {timeout} s")
         return len(self.members)
 
+    def set_attack(self, learner: int, attack: str | None) -> ClassControls:
+        """From the next round, ``learner`` proposes ``attack`` (``"garbage"``, ``"sign-flip"``; ``None``:
+        honest again) whenever it is the proposer; the controls now."""
+        with self.lock:
+            controls = self.controls or ClassControls(self.vote_threshold)
+            changed = controls.with_attack(learner, attack, self.n_learners)
+            self.set_controls(changed)
+            return changed
+
+    def set_vote_threshold(self, vote_threshold: float) -> ClassControls:
+        """From the next round, the vote threshold is ``vote_threshold``; the controls now."""
+        with self.lock:
+            controls = self.controls or ClassControls(self.vote_threshold)
+            changed = controls.with_threshold(vote_threshold)
+            self.set_controls(changed)
+            self.threshold_changed = True
+            return changed
+
     def run_class(self, n_rounds: int, vote_threshold: float = 0.5,
                   round_deadline: float | None = DEFAULT_DEADLINE_S,
                   on_round: Callable[[Results], None] | None = None, timeout: float = 600.0) -> Results:
         """Run the class with those who joined (learners 0 to joined - 1); its ``Results``."""
         self.n_learners = len(self.members)
+        with self.lock:
+            self.vote_threshold = vote_threshold
+            if self.controls is not None and not self.threshold_changed:  # attacks set before the start
+                self.controls = self.controls.with_threshold(vote_threshold)
         return self.run(n_rounds, vote_threshold, timeout=timeout, round_deadline=round_deadline,
                         on_round=on_round)
 

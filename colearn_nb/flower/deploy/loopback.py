@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Self
 
 from ...protocol.checks import check_choice, check_vote_threshold
+from ...protocol.class_controls import ClassControls
 from ...protocol.results import Results
 from ..environment import QUIET_ENVIRONMENT, require_flwr
 from ..server import check_counts, check_round_deadline
@@ -195,6 +196,8 @@ class LoopbackFederation:
         self.tls: TLSFiles | None = None
         self.tls_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # the names its certificate holds
         self.superlink_address = f"127.0.0.1:{self.port}"  # where SuperNodes reach its Fleet API
+        self.controls: ClassControls | None = None  # the teacher's live controls, once changed
+        self.files: ResultsFiles | None = None  # the files of the run under way (or the last)
 
     def __repr__(self) -> str:
         running = sum(p.poll() is None for p in self.processes)
@@ -300,7 +303,7 @@ class LoopbackFederation:
         With ``isolation="process"`` its ``ClientAppWorker`` starts too, in a process group of its own.
         """
         runtime_port = free_port()
-        command = [str(Path(sys.executable).parent / "flower-supernode"),
+        command = [sys.executable, "-m", "colearn_nb.flower.deploy.supernode",  # flower-supernode, quicker
                    "--root-certificates", str(self.tls.ca_certificate),
                    "--superlink", self.superlink_address, "--auth-supernode-private-key", str(private_key),
                    "--node-config", f"partition-id={partition_id} num-partitions={self.n_learners}",
@@ -332,14 +335,24 @@ class LoopbackFederation:
 
         ``on_round(results)`` is called with the rounds so far as they complete (read from the file the
         ServerApp writes after every round). A failed ServerApp raises ``RuntimeError`` with its reason as
-        soon as it ends.
+        soon as it ends. The teacher's ``controls``, if changed, are written for the ServerApp before it
+        starts (``set_controls`` changes them during the run).
         """
         results_path = self.directory / f"results_{len(self.processes)}.json"
+        self.files = ResultsFiles(results_path)
+        if self.controls is not None:
+            self.files.write_controls(self.controls)
         app = write_flower_app(self.directory / "app", self.n_learners, n_rounds, vote_threshold, seed,
                                results_path, timeout, fast_polling=self.fast, learning_rate=learning_rate,
                                round_deadline=round_deadline, client_app=self.client_app)
         self.flwr_json("run", str(app))
         return follow_rounds(results_path, timeout, on_round, self.directory / "logs")
+
+    def set_controls(self, controls: ClassControls) -> None:
+        """The teacher's live controls from the next round that begins (``ClassControls``)."""
+        self.controls = controls
+        if self.files is not None:
+            self.files.write_controls(controls)
 
     def close(self) -> None:
         """End every process this federation started, each by its process group id; then the guard."""

@@ -8,10 +8,12 @@ For the results path ``run/results_3.json`` (``ResultsFiles("run/results_3.json"
 - ``results_3.times.json``: when the ServerApp started and when each round ended (``"round_ends"``, seconds
   since the epoch), and how long each step of each round waited for each learner (``"answer_waits"``: the
   fields of ``roster.AnswerWait``), after every round, for the benchmarks;
-- ``results_3.error``: why the ServerApp failed, should it fail.
+- ``results_3.error``: why the ServerApp failed, should it fail;
+- ``results_3.controls.json``: the teacher's live controls (``ClassControls``), written by the host when the
+  teacher changes them, read by the ServerApp before each round.
 
 Written by the deployment ServerApp (``server_app.py``), read by ``loopback.follow_rounds`` and the
-benchmarks.
+benchmarks; the controls the other way round.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ...protocol.class_controls import ClassControls
 from ...protocol.results import Results
 from ..roster import AnswerWait
 
@@ -54,6 +57,23 @@ class ResultsFiles:
     def error(self) -> Path:
         """Why the ServerApp failed."""
         return self.path.with_suffix(".error")
+
+    @property
+    def controls(self) -> Path:
+        """The teacher's controls for the rounds to come (absent until the teacher changes any)."""
+        return self.path.with_suffix(".controls.json")
+
+    def write_controls(self, controls: ClassControls) -> None:
+        """The teacher's controls (written beside, then renamed: the ServerApp never reads half)."""
+        self.controls.with_suffix(".writing").write_text(controls.to_json())
+        self.controls.with_suffix(".writing").replace(self.controls)
+
+    def read_controls(self) -> ClassControls | None:
+        """The teacher's controls, or ``None`` while the teacher has changed none."""
+        try:
+            return ClassControls.from_json(self.controls.read_text())
+        except FileNotFoundError:
+            return None
 
     def write_rounds(self, results: Results) -> None:
         """The rounds so far, whole (written beside, then renamed)."""

@@ -3,7 +3,8 @@
 ``flwr run`` loads ``colearn_nb.flower.deploy.server_app:server_app``; its settings come from the run
 config (``n-learners``, ``n-rounds``, ``vote-threshold``, ``timeout``, ``round-deadline``: seconds, 0 for
 none, see ``run_colearn``; ``fast-polling``; ``results-path``). It runs ``run_colearn`` and writes the
-rounds as they complete, then the results, in the files ``ResultsFiles`` names. Taught in notebook 12
+rounds as they complete, then the results, in the files ``ResultsFiles`` names; before each round it reads
+the teacher's controls from there (``ResultsFiles.read_controls``). Taught in notebook 12
 (its deployment recipe).
 """
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _deployment_server_app():
             results = run_colearn(grid, int(config.get("n-learners", 5)), int(config.get("n-rounds", 20)),
                                   float(config.get("vote-threshold", 0.5)), float(config.get("timeout", 300)),
                                   on_round=round_done,
-                                  round_deadline=float(config.get("round-deadline", 0)) or None, waits=waits)
+                                  round_deadline=float(config.get("round-deadline", 0)) or None, waits=waits,
+                                  controls=files.read_controls)
         except Exception as exc:  # whoever waits for the results learns why there are none
             files.write_error(exc)
             raise
