@@ -328,7 +328,8 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
     assert len(saved["data"]) == 3, "the start and two rounds"
     garbage = saved["data"][2]  # round 1, learner 1's: the teacher's garbage, voted down
     assert garbage["attacks"] == [None, "garbage"] and garbage["votes"] == [False, None], garbage
-    assert "(learner 1 proposed garbage, as the teacher set)" in status, status
+    assert status.startswith("Done. Round 1: learner 1 proposed garbage (the teacher's attack), rejected"), \
+        status
 
 
 # Every label and value of the last dashboard on the page: [] when all are readable

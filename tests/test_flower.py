@@ -145,3 +145,25 @@ def test_flower_processes_run_without_the_colours_a_notebook_kernel_forces(monke
     environment = LoopbackFederation(tmp_path).environment()
     assert environment["NO_COLOR"] == "1"
     assert not {"FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR"} & set(environment)
+
+
+def test_supernodes_poll_every_half_second_instead_of_flowers_3_s(monkeypatch):
+    """``deploy.supernode`` shortens the idle sleep of Flower's SuperNode loop; any other sleep is kept."""
+    import inspect
+    import time
+
+    from flwr.supernode import start_client_internal as loop
+
+    from colearn_nb.flower.deploy import supernode
+
+    assert "time.sleep(3)" in inspect.getsource(loop), "Flower's idle sleep changed: see supernode.py again"
+    monkeypatch.setattr(loop, "time", loop.time)  # put back after the test
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    assert supernode.poll_quicker() and isinstance(loop.time, supernode.QuickerIdle)
+    loop.time.sleep(3)
+    loop.time.sleep(0.5 * 3)
+    assert slept == [supernode.POLL_S, 1.5] and loop.time.monotonic() > 0
+    assert supernode.poll_quicker() and isinstance(loop.time, supernode.QuickerIdle), "twice: still patched"
+    monkeypatch.setattr(loop, "time", None)  # a Flower whose loop has no time module: its own 3 s, said
+    assert not supernode.poll_quicker()

@@ -45,8 +45,19 @@ def round_headline(results: Results) -> str:
         done = "trained and took the aggregate" if last.vote else "trained alone"
         return f"Round {data_index - 1}: every learner {done} (no vote)"
     yes = sum(v is True for v in last.votes)
-    return (f"Round {data_index - 1}: learner {last.block_proposer} proposed, "
+    return (f"Round {data_index - 1}: learner {last.block_proposer} {proposed(last)}, "
             f"{'accepted' if last.vote else 'rejected'} ({yes} of {len(last.votes) - 1} voted yes)")
+
+
+def proposed(result: Result) -> str:
+    """``"proposed"``, or what the teacher told the proposer to propose in a class (``Result.attacks``).
+
+    >>> proposed(Result(block_proposer=1, attacks=[None, "garbage"]))
+    "proposed garbage (the teacher's attack)"
+    """
+    attack = result.attacks[result.block_proposer] if result.attacks and result.block_proposer is not None \
+        else None
+    return f"proposed {attack} (the teacher's attack)" if attack else "proposed"
 
 
 def shared_model_line(results: Results, score_name: str = "score") -> str:

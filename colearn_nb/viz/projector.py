@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from textwrap import shorten
@@ -82,18 +83,6 @@ def roster_table(roster: list[dict[str, Any]]) -> str:
             row["learner"], html.escape(str(row["name"])), SHOWN.get(row.get("connection"), "?"),
             SHOWN.get(row.get("last_round"), "?"))) + "</tr>" for row in roster)
     return f"<table class='colearn-roster'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-
-
-def attack_note(results: Results) -> str:
-    """What the last round's proposer was told to propose, if anything: a note for the status line.
-
-    >>> from colearn_nb import Result
-    >>> attack_note(Results([Result(attacks=[None, "garbage"], block_proposer=1)]))
-    ' (learner 1 proposed garbage, as the teacher set)'
-    """
-    last = results.data[-1]
-    attack = last.attacks[last.block_proposer] if last.attacks and last.block_proposer is not None else None
-    return f" (learner {last.block_proposer} proposed {attack}, as the teacher set)" if attack else ""
 
 
 class Projector:
@@ -208,7 +197,7 @@ class Projector:
         learner = self.teach_learner.value if learner is None else learner
         attack = self.teach_attack.value if attack is None else attack
         vote_threshold = self.teach_threshold.value if vote_threshold is None else vote_threshold
-        host = self.host if self.running else None
+        host = self._open_host()
         if host is None:
             raise ValueError("teach: the class is not open; open it first, then teach between rounds")
         try:
@@ -220,6 +209,13 @@ class Projector:
             raise
         self.teach_note.value = html.escape(said)
         return said
+
+    def _open_host(self, timeout_s: float = 120.0) -> Any:
+        """The open class's host (waiting while it opens, e.g. just after ``open()``), or ``None``."""
+        deadline = time.monotonic() + timeout_s
+        while self.running and self.host is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.host if self.running else None
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -251,6 +247,7 @@ class Projector:
             self.status.value = html.escape(f"Not opened: {bad}")
             raise
         self._start_now.clear()
+        self.host = None  # this class's host, once open (teach waits for it)
         self.live = LivePlot(self.score_name, on_frame=self._show_frame)  # a class opened again: a new plot
         self._set_open(True)
         self._worker = threading.Thread(target=self._run_class, args=(checked,), name="colearn-projector",
@@ -278,8 +275,8 @@ class Projector:
                                    f"terminal</div><pre class='colearn-join-line' style='{JOIN_LINE_STYLE}'>"
                                    f"{html.escape(host.join_line())}</pre>")
                 self._play(host, settings)
-            self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}"
-                                            f"{attack_note(self.results)}; results in {self.results_path}")
+            self.status.value = html.escape(f"Done. {status_line(self.results, self.score_name)}; results in "
+                                            f"{self.results_path}")
         except Exception as exc:  # shown on the page: a background thread has nobody else to tell
             self.error = exc
             log.exception("the class stopped")
@@ -296,7 +293,7 @@ class Projector:
         watcher.start()
         try:
             n_joined = self._wait_for_laptops(host, settings["n_learners"])
-            self.status.value = f"{n_joined} learners in: the rounds begin (the first takes about a minute)"
+            self.status.value = f"{n_joined} learners in: the rounds begin (the first takes longest)"
             self.start_button.disabled = True
             self.results = host.run_class(settings["n_rounds"], settings["vote_threshold"],
                                           settings["round_deadline"], on_round=self._on_round)
@@ -354,7 +351,7 @@ class Projector:
     def _on_round(self, results: Results) -> None:
         self.results = results
         self.live.update(results)
-        self.status.value = html.escape(status_line(results, self.score_name) + attack_note(results))
+        self.status.value = html.escape(status_line(results, self.score_name))
         self._new_round.set()
 
     def _show_frame(self, frame: bytes) -> None:

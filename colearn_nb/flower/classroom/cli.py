@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ...protocol.class_settings import DEFAULT_DEADLINE_S, check_class_settings
+from ...protocol.report import proposed
 from ...protocol.results import Results
 from ..deploy.loopback import CLIENT_APP, check_app_reference
 from .ending import ClassEnded, Ending
@@ -37,10 +38,7 @@ def round_line(results: Results, round_index: int) -> str:
     (the round's ``errors``, when someone was)."""
     result = results.data[round_index + 1]
     approves = sum(vote is True for vote in result.votes)
-    attack = result.attacks[result.block_proposer] if result.attacks and result.block_proposer is not None \
-        else None
-    return (f"round {round_index}: learner {result.block_proposer} proposed"
-            + (f" {attack} (the teacher's attack)" if attack else "")
+    return (f"round {round_index}: learner {result.block_proposer} {proposed(result)}"
             + f", {'accepted' if result.vote else 'rejected'} ({approves} of {len(result.votes) - 1} yes"
             + (f", threshold {result.vote_threshold:g}" if result.vote_threshold is not None else "")
             + f"); shared model {results.shared_model_scores[round_index + 1]:.3f}"
