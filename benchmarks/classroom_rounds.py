@@ -1,6 +1,6 @@
-"""Round time of a class across hosts: the teacher and 3 laptops, each a network namespace.
+"""Round time of a class across hosts: the teacher and N laptops (3 by default), each a network namespace.
 
-    sudo .venv/bin/python benchmarks/classroom_rounds.py [--rounds 10] [--hog 2]
+    sudo .venv/bin/python benchmarks/classroom_rounds.py [--rounds 10] [--hog 2] [--laptops 16]
 
 Runs the real commands (``python -m colearn_nb.classroom host`` and ``join``) in namespaces joined by a
 bridge (198.18.0.0/24, no route elsewhere; see tests/netns.py) and prints the start-up (until the join
@@ -9,8 +9,10 @@ goes (until the ServerApp runs, finding the learners and their equal weights, ro
 round's time, the median, and the compute inside a round (the learners' own "answered ... in X s" lines).
 Targets: round 0 done within 20 s of the last join; a round within 10 s plus the compute. ``--hog N`` runs
 N busy loops beside the class (a teacher's laptop with a browser and a video call) and prints how long
-each step waited for its slowest answer against that answer's compute. Needs root; every namespace and
-process it makes is removed at the end.
+each step waited for its slowest answer against that answer's compute. It samples every process of the
+class each second and prints each kind's peak resident memory (``join``, SuperNode, worker on a laptop;
+``host``, SuperLink, SuperExec, ServerApp on the teacher's side) and the whole class's peak. Laptops join
+a second apart, as in a room. Needs root; every namespace and process it makes is removed at the end.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -84,47 +87,95 @@ def print_start_up(work: Path, last_join: float) -> None:
           f"weights + {round_0:.1f} s round 0's own steps")
 
 
+# what each process of a class is, by a part of its command line (first match wins)
+PROCESS_KINDS = (("join", "colearn_nb.classroom join"), ("host", "colearn_nb.classroom host"),
+                 ("SuperNode", "flower.deploy.supernode"), ("SuperNode", "flower-supernode"),
+                 ("worker", "flower.deploy.worker"), ("SuperLink", "flower-superlink"),
+                 ("SuperExec", "flower-superexec"), ("ServerApp", "flwr-serverapp"))
+
+
+class MemorySampler(threading.Thread):
+    """Samples the resident memory of every process of the class each second: peaks per process and in all."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak bytes)
+        self.total_peak, self.stop = 0, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.stop.wait(1.0):
+            total = 0
+            for process in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+                line = " ".join(process.info["cmdline"] or [])
+                kind = next((kind for kind, part in PROCESS_KINDS if part in line), None)
+                if kind is None or process.info["memory_info"] is None:
+                    continue
+                rss = process.info["memory_info"].rss
+                total += rss
+                self.peaks[process.info["pid"]] = (kind, max(rss, self.peaks.get(process.info["pid"],
+                                                                                 (kind, 0))[1]))
+            self.total_peak = max(self.total_peak, total)
+
+    def report(self) -> str:
+        """Each kind's processes: how many, the median and largest peak (MB); the class's peak in all (GB)."""
+        by_kind: dict[str, list[int]] = {}
+        for kind, peak in self.peaks.values():
+            by_kind.setdefault(kind, []).append(peak)
+        kinds = [f"{kind} x{len(peaks)} median {statistics.median(peaks) / 2**20:.0f} MB, largest "
+                 f"{max(peaks) / 2**20:.0f} MB" for kind, peaks in sorted(by_kind.items())]
+        return ("memory per process kind (peak resident): " + "; ".join(kinds)
+                + f"\nthe whole class at its peak: {self.total_peak / 2**30:.2f} GB")
+
+
 def start_hogs(n_hogs: int) -> list[subprocess.Popen]:
     """``n_hogs`` processes that keep a CPU core busy until killed."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_hogs)]
 
 
-def main(n_rounds: int, n_hogs: int = 0) -> None:
+def main(n_rounds: int, n_hogs: int = 0, n_laptops: int = 3) -> None:
     if (why := namespaces_unavailable()) is not None:
         raise SystemExit(f"classroom_rounds: {why}")
     work = Path(tempfile.mkdtemp(prefix="classroom_bench_"))
-    print(f"load average {os.getloadavg()[0]:.1f} at the start; {n_hogs} busy loops beside the class")
-    hogs = start_hogs(n_hogs)
+    print(f"load average {os.getloadavg()[0]:.1f} at the start; {n_laptops} laptops; {n_hogs} busy loops "
+          "beside the class")
+    hogs, memory = start_hogs(n_hogs), MemorySampler()
+    memory.start()
     try:
-        run_class(work, n_rounds)
+        run_class(work, n_rounds, n_laptops)
     finally:
+        memory.stop.set()
         for hog in hogs:
             hog.kill()
             hog.wait()
     print_waits(work)
+    print(memory.report())
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
-def run_class(work: Path, n_rounds: int) -> None:
-    """The class of 3 laptops, its start-up and round times printed."""
+def run_class(work: Path, n_rounds: int, n_laptops: int) -> None:
+    """The class of ``n_laptops`` laptops, its start-up and round times printed."""
     with Room() as room:
         teacher = room.add("teacher")
-        for i in range(3):
+        for i in range(n_laptops):
             room.add(f"laptop{i}")
         started = time.monotonic()
-        room.run("teacher", [*CLASSROOM, "host", "--learners", "3", "--rounds", str(n_rounds), "--address",
+        room.run("teacher", [*CLASSROOM, "host", "--learners", str(n_laptops), "--rounds", str(n_rounds),
+                             "--address",
                              teacher, "--dir", str(work / "host"), "--results", str(work / "results.json")],
                  work / "host.log", stdin=subprocess.PIPE)
         to_join_line = wait_for(work / "host.log", r"^python -m colearn_nb join", 180)
         join = re.search(r"^python -m colearn_nb (join .*)$", (work / "host.log").read_text(),
                          re.MULTILINE).group(1).split()
         joined_at = time.monotonic()
-        for i in range(3):
+        for i in range(n_laptops):
             room.run(f"laptop{i}", [*CLASSROOM, *join, "--dir", str(work / f"laptop{i}")],
                      work / f"laptop{i}.log")
-        to_joined = max(wait_for(work / f"laptop{i}.log", "joined as learner", 180) for i in range(3))
+            time.sleep(1.0)  # a room: laptops join a second apart
+        to_joined = max(wait_for(work / f"laptop{i}.log", "joined as learner", 600) for i in range(n_laptops))
         last_join = time.time()
-        wait_for(work / "host.log", r"^round 0: ", 300)
+        wait_for(work / "host.log", r"^round 0: ", 900)
         to_first_round = time.monotonic() - joined_at
         wait_for(work / "host.log", r"^results in ", 60 * n_rounds)
         total = time.monotonic() - started
@@ -132,9 +183,9 @@ def run_class(work: Path, n_rounds: int) -> None:
     rounds = [b - a for a, b in zip(ends[1:-1], ends[2:], strict=True)]  # round 0 holds the start too
     compute = compute_per_round(work)
     median = statistics.median(rounds)
-    print(f"start-up: join line after {to_join_line:.1f} s; 3 laptops joined {to_joined:.1f} s after "
-          f"starting join; round 0 done {to_first_round:.1f} s after starting join; {total:.0f} s in all "
-          f"for {n_rounds} rounds")
+    print(f"start-up: join line after {to_join_line:.1f} s; {n_laptops} laptops joined {to_joined:.1f} s "
+          f"after starting join; round 0 done {to_first_round:.1f} s after starting join; {total:.0f} s in "
+          f"all for {n_rounds} rounds")
     print_start_up(work, last_join)
     print("rounds 1 to last (s): " + ", ".join(f"{r:.1f}" for r in rounds))
     print(f"median round {median:.1f} s; compute in a round (median train + slowest evaluate) "
@@ -146,5 +197,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--hog", type=int, default=0, help="busy loops beside the class (default 0)")
+    parser.add_argument("--laptops", type=int, default=3, help="laptops in the class (default 3)")
     arguments = parser.parse_args()
-    main(arguments.rounds, arguments.hog)
+    main(arguments.rounds, arguments.hog, arguments.laptops)
