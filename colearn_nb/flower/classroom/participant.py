@@ -75,8 +75,12 @@ def fetch_pinned_ca(host: str, port: int, ca_sha256: str, timeout: float = 10.0)
 
 
 def request_join(host: str, port: int, ca_pem: bytes, code: str, public_key: str, name: str,
-                 timeout: float = 60.0) -> dict[str, Any]:
-    """POST the join code and public key over TLS verified by the pinned CA; the host's answer."""
+                 timeout: float = 300.0) -> dict[str, Any]:
+    """POST the join code and public key over TLS verified by the pinned CA; the host's answer.
+
+    The host registers laptops one at a time (a ``flwr`` command each): with 16 laptops joining a second
+    apart on a busy 2-core teacher, the last waited over 60 s for its answer, so the wait is ``timeout``.
+    """
     context = ssl.create_default_context(cadata=ca_pem.decode())
     body = json.dumps({"code": code, "public_key": public_key, "name": name}).encode()
     request = urllib.request.Request(f"https://{host}:{port}/classroom/join", data=body, method="POST",
