@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from ..protocol.checks import check_choice
+from ..protocol.class_controls import ATTACKS
 from ..protocol.interface import MachineLearningInterface, ProposedWeights, Weights
 from ..protocol.weights import weights_are_finite
 from .learner_events import LearnerEvent, record_event
@@ -153,11 +155,9 @@ def proposer_for(learner: MachineLearningInterface, attack: str,
         return learner
     from ..pytorch.attacks import RandomWeightsProposer, SignFlipProposer
 
-    if attack == "garbage":
+    if check_choice("attack", attack, ATTACKS) == "garbage":
         return RandomWeightsProposer(learner, seed=round_index)
-    if attack == "sign-flip":
-        return SignFlipProposer(learner)
-    raise ValueError(f"attack: got {attack!r}; expected 'garbage' or 'sign-flip' (protocol.class_controls)")
+    return SignFlipProposer(learner)
 
 
 def told_attack(message: Message) -> str:

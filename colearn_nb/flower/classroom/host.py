@@ -243,19 +243,20 @@ class ClassHost(LoopbackFederation):
     def set_attack(self, learner: int, attack: str | None) -> ClassControls:
         """From the next round, ``learner`` proposes ``attack`` (``"garbage"``, ``"sign-flip"``; ``None``:
         honest again) whenever it is the proposer; the controls now."""
-        with self.lock:
-            controls = self.controls or ClassControls(self.vote_threshold)
-            changed = controls.with_attack(learner, attack, self.n_learners)
-            self.set_controls(changed)
-            return changed
+        return self._change(lambda controls: controls.with_attack(learner, attack, self.n_learners))
 
     def set_vote_threshold(self, vote_threshold: float) -> ClassControls:
         """From the next round, the vote threshold is ``vote_threshold``; the controls now."""
+        return self._change(lambda controls: controls.with_threshold(vote_threshold), sets_threshold=True)
+
+    def _change(self, change: Callable[[ClassControls], ClassControls],
+                sets_threshold: bool = False) -> ClassControls:
+        """Apply ``change`` to the controls (the run's threshold, nobody attacking, before the first) and
+        hand them to the run; the controls now."""
         with self.lock:
-            controls = self.controls or ClassControls(self.vote_threshold)
-            changed = controls.with_threshold(vote_threshold)
+            changed = change(self.controls or ClassControls(self.vote_threshold))
             self.set_controls(changed)
-            self.threshold_changed = True
+            self.threshold_changed |= sets_threshold
             return changed
 
     def run_class(self, n_rounds: int, vote_threshold: float = 0.5,
