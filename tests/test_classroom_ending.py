@@ -127,7 +127,7 @@ def test_a_class_ended_by_enter_keeps_its_rounds_and_each_laptop_leaves_cleanly(
         assert re.search(r"^round 0: voted (yes|no) \(the proposal scores 0\.\d+ on my vote set, my weights "
                          r"[\d.]+\)$", shown, re.M), shown
         for i, ending in enumerate((signal.SIGHUP, signal.SIGTERM)):
-            below = wait_for_processes(laptops[i], ("flower.deploy.supernode", "flower.deploy.worker"), 10)
+            below = wait_for_processes(laptops[i], ("flower.deploy.supernode", "--worker-app"), 10)
             laptops[i].send_signal(ending)
             assert_ended_cleanly(laptops[i], below, tmp_path / f"laptop{i}.out",
                                  rf"join: left the class \({ending.name}\); this laptop's SuperNode and "

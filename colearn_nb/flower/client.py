@@ -12,7 +12,7 @@ Taught in notebook 12.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -165,6 +165,20 @@ def told_attack(message: Message) -> str:
     return str(colearn_config(message).get("attack", ""))
 
 
+def prepare_learner(make_learner: LearnerFn, takes_run_config: bool, node_config: Mapping[str, Any]) -> None:
+    """Build the node's learner once and drop it, so torch, its data and its model are loaded before a run.
+
+    A ``ClientAppWorker`` calls it (as ``client_app.colearn_prepare``) when its laptop joins; a run still
+    builds its own learner from the run config. With ``takes_run_config`` the run config given is
+    ``{"n-learners": num-partitions}``, what the class's run config holds.
+    """
+    pid = int(node_config["partition-id"])
+    if takes_run_config:
+        make_learner(pid, {"n-learners": int(node_config.get("num-partitions", pid + 1))})
+    else:
+        make_learner(pid)
+
+
 def _reply(message: Message, **records) -> Message:
     from flwr.app import Message, RecordDict
 
@@ -186,6 +200,8 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
+    app.colearn_prepare = lambda node_config: prepare_learner(  # type: ignore[attr-defined]
+        make_learner, takes_run_config, node_config)
 
     @app.query("hello")
     def hello(message: Message, context: Context) -> Message:

@@ -175,10 +175,11 @@ class LoopbackFederation:
 
     ``fast=True`` sets SuperExec's task polling to 0.05 s (Flower's default: 1 s), the ServerApp's
     polling for replies to 0.02 s (Flower's ``send_and_receive``: 3 s) and each SuperNode's polling for
-    messages to 0.5 s (``deploy.supernode``; Flower's: 3 s). ``isolation="process"`` starts
-    each SuperNode with a long-lived ``ClientAppWorker`` beside it that runs only ``client_app`` (by
-    default the MNIST ClientApp; torch imported and the learner built once); ``"subprocess"`` is Flower's
-    default, a fresh ClientApp process for every message.
+    messages to 0.5 s (``deploy.supernode``; Flower's: 3 s). ``isolation="process"`` gives
+    each SuperNode a long-lived ``ClientAppWorker`` that runs only ``client_app`` (by default the MNIST
+    ClientApp; torch imported and the learner built once, when the SuperNode starts): with ``fast`` a thread
+    of the SuperNode's own process, else a process beside it; ``"subprocess"`` is Flower's default, a fresh
+    ClientApp process for every message.
 
         with LoopbackFederation("flower_run", n_learners=3) as federation:
             results = federation.run(n_rounds=2)
@@ -301,7 +302,8 @@ class LoopbackFederation:
                         max_retries: int | None = None) -> subprocess.Popen:
         """A SuperNode for learner ``partition_id``, authenticating with ``private_key``, over TLS.
 
-        With ``isolation="process"`` its ``ClientAppWorker`` starts too, in a process group of its own.
+        With ``isolation="process"`` its ``ClientAppWorker`` runs too: a thread of the SuperNode's process
+        with ``fast`` (``deploy.supernode --worker-app``), else a process (and process group) of its own.
         """
         runtime_port = free_port()
         program = ([sys.executable, "-m", "colearn_nb.flower.deploy.supernode"] if self.fast
@@ -313,6 +315,8 @@ class LoopbackFederation:
         if max_retries is not None:
             command += ["--max-retries", str(max_retries), "--max-wait-time", "20"]
         name = f"supernode_{partition_id}_{private_key.name}"
+        if self.isolation == "process" and self.fast:  # its worker a thread of the SuperNode's process
+            return self.start_process([*command, "--worker-app", self.client_app], name)
         supernode = self.start_process(command, name)
         if self.isolation == "process":
             self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker",

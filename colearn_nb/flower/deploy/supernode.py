@@ -6,12 +6,18 @@ up to 3 s: of a round's 8 s on this machine (3 laptops, quiet), 7 s were messagi
 runs the same SuperNode, same options, with that one idle sleep shortened to ``POLL_S``; everything else
 is Flower's. ``LoopbackFederation.start_supernode`` (the class's laptops too) starts it.
 
+With ``--worker-app module:attribute`` (and ``--isolation process``) the SuperNode's ``ClientAppWorker``
+runs in a thread of this same process instead of a process beside it: one Python, one copy of Flower's
+client side on a laptop. It imports the app and builds its learner as soon as the SuperNode starts.
+
     python -m colearn_nb.flower.deploy.supernode --superlink 127.0.0.1:9092 ...   # flower-supernode's options
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -49,12 +55,63 @@ def poll_quicker() -> bool:
     return True
 
 
+def split_worker_options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """``--worker-app`` and what the worker needs of ``flower-supernode``'s options; all but the first.
+
+    >>> options, rest = split_worker_options(["--worker-app", "m:app", "--port", "9094", "--insecure"])
+    >>> options.worker_app, options.port, rest
+    ('m:app', 9094, ['--port', '9094', '--insecure'])
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--worker-app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9094)
+    parser.add_argument("--node-config", default="")
+    options, _ = parser.parse_known_args(argv)
+    rest = list(argv)
+    if options.worker_app is not None:
+        at = rest.index("--worker-app")
+        del rest[at:at + 2]
+    return options, rest
+
+
+def start_worker(options: argparse.Namespace) -> threading.Thread:
+    """The ``ClientAppWorker`` of ``options.worker_app`` in a daemon thread, serving this SuperNode."""
+    from flwr.common.config import parse_config_args
+
+    from .worker import ClientAppWorker
+
+    node_config = parse_config_args([options.node_config]) if options.node_config else None
+    worker = ClientAppWorker(f"{options.host}:{options.port}", app=options.worker_app,
+                             node_config=node_config)
+
+    def serve() -> None:
+        worker.warm_up()
+        worker.serve()
+
+    thread = threading.Thread(target=serve, name="colearn-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def log_to_stderr(name: str = "colearn_nb") -> None:
+    """Show ``name``'s INFO lines (the worker's "answered ... in X s") in this process's log."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logging.getLogger(name).addHandler(handler)
+    logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main() -> None:
     """``flower-supernode`` with the shorter idle poll, its options from the command line."""
     from flwr.supernode.cli import flower_supernode
 
+    options, rest = split_worker_options(sys.argv[1:])
     poll_quicker()
-    sys.argv[0] = "flower-supernode"
+    if options.worker_app is not None:
+        log_to_stderr()
+        start_worker(options)
+    sys.argv = ["flower-supernode", *rest]
     flower_supernode()
 
 

@@ -22,14 +22,16 @@ import importlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flwr.clientapp import ClientApp
     from flwr.supercore.runtime import RuntimeHttpClient
 
 logger = logging.getLogger(__name__)
-POLL_INTERVAL_S = 0.02  # flower-superexec's default: 1 s
+POLL_INTERVAL_S = 0.02  # right after a task; flower-superexec's default: 1 s
+IDLE_POLL_S = 0.1  # the longest wait between polls when idle: at 0.02 s a waiting laptop used 16% of a core
+APP_LOCK = threading.Lock()  # one ClientApp call at a time in a process (learners seed torch's global RNG)
 
 
 def runtime_client(address: str, token: str | None = None) -> RuntimeHttpClient:
@@ -84,11 +86,12 @@ class ClientAppWorker:
     """
 
     def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S,
-                 app: str | None = None):
+                 app: str | None = None, node_config: dict[str, Any] | None = None):
         if app is not None and app.count(":") != 1:
             raise ValueError(f"app: got {app!r}; expected 'module:attribute', e.g. "
                              "'colearn_nb.flower.mnist_app:client_app'")
         self.address, self.poll_interval, self.app = runtime_api_address, poll_interval, app
+        self.node_config = node_config  # the SuperNode's, to build its learner ahead (``warm_up``)
         self.apps: dict[str, ClientApp] = {}  # FAB hash -> its ClientApp
         self.loaded: ClientApp | None = None  # ``app``, once ``warm_up`` imported it
         self.tasks_done = 0
@@ -105,12 +108,21 @@ class ClientAppWorker:
         return self.apps[fab.hash_str]
 
     def warm_up(self) -> None:
-        """Import ``app`` now, before any run (torch, the learner's code, Flower's client side): a laptop is
-        ready when the class starts instead of importing then, all laptops at once."""
-        if self.app is not None:
-            started = time.perf_counter()
-            self.loaded = self._import_app()
-            logger.info("%s imported in %.2f s", self.app, time.perf_counter() - started)
+        """Import ``app`` and build its learner once, before any run (torch, the data, the model): a laptop
+        is ready when the class starts instead of doing that then, all laptops at once."""
+        if self.app is None:
+            return
+        started = time.perf_counter()
+        self.loaded = self._import_app()
+        prepare = getattr(self.loaded, "colearn_prepare", None)  # ``client.make_client_app``'s
+        if prepare is not None and self.node_config is not None:
+            try:
+                with APP_LOCK:
+                    prepare(self.node_config)
+            except Exception:  # pylint: disable=broad-except  # only a head start: the run builds it anyway
+                logger.warning("building the learner ahead failed; it is built when the run begins",
+                               exc_info=True)
+        logger.info("%s ready in %.2f s", self.app, time.perf_counter() - started)
 
     def _import_app(self) -> ClientApp:
         module, attribute = str(self.app).split(":")
@@ -151,7 +163,8 @@ class ClientAppWorker:
             message, context, run, fab = pull_task_input(client)
             started = time.perf_counter()
             try:
-                reply = self.client_app(run, fab)(message=message, context=context)
+                with APP_LOCK:
+                    reply = self.client_app(run, fab)(message=message, context=context)
                 status, details = SubStatus.COMPLETED, ""
             except Exception as exc:  # pylint: disable=broad-except  # the server hears of it, the worker goes on
                 logger.exception("the ClientApp raised an exception")
@@ -167,18 +180,22 @@ class ClientAppWorker:
             self.tasks_done += 1
 
     def serve(self, stop: threading.Event | None = None) -> None:
-        """Take and run tasks until ``stop`` is set (or forever); waits ``poll_interval`` between polls.
+        """Take and run tasks until ``stop`` is set (or forever); polls ``poll_interval`` after a task, the
+        wait doubling up to ``IDLE_POLL_S`` while none comes.
 
         A task that fails is logged and answered with an error where possible; the worker goes on.
         """
         stop = stop or threading.Event()
         client = runtime_client(self.address)
+        idle = 0.0
         try:
             while not stop.is_set():
                 token = acquire_token(client)
                 if token is None:
-                    stop.wait(self.poll_interval)
+                    idle = min(idle * 2, IDLE_POLL_S) if idle else self.poll_interval
+                    stop.wait(idle)
                     continue
+                idle = 0.0
                 try:
                     self.run_task(token)
                 except Exception:  # pylint: disable=broad-except
