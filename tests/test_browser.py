@@ -4,6 +4,7 @@ through playwright.
 Each server runs in its own process group on 127.0.0.1 with a token and throwaway settings,
 workspace, runtime and profile folders, and is stopped by its process group id afterwards.
 """
+import base64
 import json
 import os
 import re
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from colearn_nb.protocol.results import Result, Results
+from colearn_nb.viz.live import LivePlot
 from colearn_nb.viz.projector import roster_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -268,6 +271,31 @@ ROOM_OF_30 = """(markup) => {
 ROSTER_OF_30 = [{"learner": i, "name": f"laptop-{i:02d}.local",
                  "connection": "online" if i % 7 else "offline",
                  "last_round": "missing" if i % 7 == 0 else "answered"} for i in range(30)]
+# The page's live picture replaced by that of a class of 30 (the same PNG the page draws): shown whole,
+# without scrolling, at its own size (the labels' sizes tests/test_plot_axes.py measures)
+PLOT_OF_30 = """async (source) => {
+  const plot = [...document.querySelectorAll('.colearn-plot')].pop(), box = e => e.getBoundingClientRect();
+  plot.src = source;
+  await plot.decode();
+  window.scrollTo(0, 0);
+  return {fits: box(plot).top >= 0 && box(plot).bottom <= window.innerHeight
+                && box(plot).left >= 0 && box(plot).right <= window.innerWidth,
+          shown: [box(plot).width, box(plot).height], own: [plot.naturalWidth, plot.naturalHeight]};
+}"""
+
+
+def live_picture_of_30(n_rounds: int = 10) -> str:
+    """The projector's live picture (``LivePlot``) of 30 learners after ``n_rounds`` rounds, as a data URL."""
+    results = Results([Result(False, [None] * 30, [0.1] * 30, [0.1] * 30)])
+    for k in range(n_rounds):
+        votes = [None if i == 3 * k else (i + k) % 4 > 0 for i in range(30)]
+        scores = [0.1 + k / 20] * 30
+        results.append(Result(k % 3 > 0, votes, scores, scores, block_proposer=3 * k))
+    frames: list[bytes] = []
+    LivePlot(score_name="categorical accuracy", on_frame=frames.append).update(results)
+    return "data:image/png;base64," + base64.b64encode(frames[0]).decode()
+
+
 DEVELOPER_PROSE = ("Projector is the page", "setup_notebook", "Python 3.", "flwr ", "run the cell", "Step 1",
                    "Recap", "room_address(default")
 
@@ -311,8 +339,10 @@ def test_projector_as_a_voila_page_rehearses_a_class(tmp_path):
         status, roster = (page.locator(f".colearn-{name}").last.inner_text() for name in ("status", "roster"))
         picture = page.locator(".colearn-plot").last.get_attribute("src")
         room = page.evaluate(ROOM_OF_30, roster_table(ROSTER_OF_30))  # a workshop's room, given as data
+        votes_of_30 = page.evaluate(PLOT_OF_30, live_picture_of_30())
         page.screenshot(path=str(ARTIFACTS / "projector_voila_30_laptops.png"))
     assert room["tiles"] == 30 and room["fits"] and room["join"], room
+    assert votes_of_30["fits"] and votes_of_30["shown"] == votes_of_30["own"], votes_of_30
     assert room["rows"] <= 8 and room["cut_off"] == [], room
     assert before["form"] and not [t for t in DEVELOPER_PROSE if t in before["text"]], before["text"][:1000]
     assert opened["join"] and opened["roster"], "the join line and the roster show without scrolling"

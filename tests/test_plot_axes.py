@@ -113,3 +113,47 @@ def test_round_curves_and_pairs_do_not_mix():
         plot_curves({"run": "accuracy"})
     with pytest.raises(ValueError, match="empty Results"):
         plot_curves({"run": Results()})
+
+
+def vote_axes(results: Results) -> dict:
+    """The vote matrix of ``results`` as each plot draws it, drawn."""
+    from colearn_nb import ColearnPlot, LivePlot, plot_votes
+
+    live, colearn_plot = LivePlot(on_frame=lambda frame: None), ColearnPlot()
+    live.update(results)
+    colearn_plot.plot_votes(results)
+    axes = {"LivePlot (the projector's)": live.votes_axes, "plot_votes": plot_votes(results).axes[0],
+            "ColearnPlot": colearn_plot.votes_axes}
+    for ax in axes.values():
+        ax.figure.canvas.draw()
+    return axes
+
+
+def overlapping(boxes: list) -> list:
+    """Pairs of neighbouring boxes (bottom to top) that overlap."""
+    boxes = sorted(boxes, key=lambda box: box.y0)
+    return [(a, b) for a, b in zip(boxes, boxes[1:], strict=False) if a.y1 > b.y0]
+
+
+@pytest.mark.parametrize("n_learners", [2, 5, 30, 40])
+def test_vote_matrix_is_readable_from_2_to_40_learners(n_learners):
+    """A workshop's class of 30 on the projector: learner labels apart and inside the picture, one row a
+    learner, each proposer's mark within its cell, the legend beside the cells; up to 10 learners each
+    row still reads "learner i"."""
+    results = synthetic_results(10, n_learners)
+    for name, ax in vote_axes(results).items():
+        labels = [t for t in ax.get_yticklabels() if t.get_text()]
+        boxes = [t.get_window_extent() for t in labels]
+        assert not overlapping(boxes), (name, [t.get_text() for t in labels])
+        assert min(box.x0 for box in boxes) >= 0, f"{name}: a learner label cut at the picture's left"
+        assert ax.images[0].get_array().shape[:2] == (n_learners, 11), name
+        if n_learners <= 5:
+            assert [t.get_text() for t in labels] == [f"learner {i}" for i in range(n_learners)], name
+        else:
+            assert labels[0].get_text() == "0" and ax.get_ylabel() == "learner", name
+            ticked = {*ax.get_yticks(), *ax.get_yticks(minor=True)}
+            assert ticked == set(range(n_learners)), f"{name}: a tick on every row"
+        row_px = ax.get_window_extent().height / n_learners
+        for marks in ax.collections[:2]:  # the proposers' ticks and crosses
+            assert np.sqrt(marks.get_sizes()).max() * ax.figure.dpi / 72 <= row_px, name
+        assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1, name

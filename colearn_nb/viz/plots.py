@@ -10,8 +10,10 @@ from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
@@ -85,25 +87,64 @@ def vote_image(results: Results) -> np.ndarray:
     return image
 
 
-def draw_votes(ax: Axes, results: Results) -> None:
-    """The vote matrix; each round's proposer marked with a tick when accepted, a cross when rejected."""
-    ax.clear()
-    n_columns, n_learners = len(results.data), results.n_learners
-    ax.imshow(vote_image(results), aspect="auto", interpolation="nearest")
+def cell_points(ax: Axes, n_rows: int, n_columns: int) -> tuple[float, float]:
+    """The height and width in points of one cell of an ``n_rows`` x ``n_columns`` grid filling ``ax``."""
+    box, points_per_pixel = ax.get_window_extent(), 72 / ax.figure.dpi
+    return box.height * points_per_pixel / max(n_rows, 1), box.width * points_per_pixel / max(n_columns, 1)
+
+
+def label_learners(ax: Axes, n_learners: int, row_pt: float) -> None:
+    """y ticks: "learner i" on every row up to 10 learners while they fit, else the numbers of every few.
+
+    A label needs 1.5 times its font's height; every row keeps a tick, so rows can be counted.
+
+    >>> ax = new_figure(figsize=(10, 3)).add_subplot()
+    >>> label_learners(ax, 30, row_pt=6.0)
+    >>> [t.get_text() for t in ax.get_yticklabels()], ax.get_ylabel()
+    (['0', '5', '10', '15', '20', '25'], 'learner')
+    """
+    font_pt = FontProperties(size=rcParams["ytick.labelsize"]).get_size_in_points()
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10**9) if s * row_pt >= 1.5 * font_pt)
+    if step == 1 and n_learners <= 10:  # "learner 10" would not fit the live plot's margin
+        ax.set_yticks(range(n_learners), [f"learner {i}" for i in range(n_learners)])
+        return
+    ax.set_yticks(range(0, n_learners, step), [str(i) for i in range(0, n_learners, step)])
+    ax.set_yticks(range(n_learners), minor=True)
+    ax.set_ylabel("learner")
+
+
+def mark_proposers(ax: Axes, results: Results, cell_pt: float) -> None:
+    """Each round's proposer: a tick when accepted, a cross when rejected, each within its cell."""
     proposals = [(i, r.block_proposer, r.vote) for i, r in enumerate(results.data)
                  if r.block_proposer is not None]
     accepted = [(i, p) for i, p, v in proposals if v]
     rejected = [(i, p) for i, p, v in proposals if not v]
+    size = min(150.0, (0.9 * cell_pt) ** 2)  # a marker's area in points squared; at most a cell
     if accepted:
-        ax.scatter(*zip(*accepted, strict=True), marker=r"$\checkmark$", c="green", s=150,
+        ax.scatter(*zip(*accepted, strict=True), marker=r"$\checkmark$", c="green", s=size,
                    label="proposer, accepted")
     if rejected:
-        ax.scatter(*zip(*rejected, strict=True), marker="X", c="red", s=120, label="proposer, rejected")
-    ax.set_yticks(range(n_learners), [f"learner {i}" for i in range(n_learners)])
+        ax.scatter(*zip(*rejected, strict=True), marker="X", c="red", s=0.8 * size,
+                   label="proposer, rejected")
+
+
+def draw_votes(ax: Axes, results: Results) -> None:
+    """The vote matrix; each round's proposer marked with a tick when accepted, a cross when rejected.
+
+    Markers, the white lines between cells and the learners' labels shrink to fit the cells (30 learners
+    on a projector: a number every few rows).
+    """
+    ax.clear()
+    n_columns, n_learners = len(results.data), results.n_learners
+    row_pt, column_pt = cell_points(ax, n_learners, max(n_columns, 2))
+    ax.imshow(vote_image(results), aspect="auto", interpolation="nearest")
+    mark_proposers(ax, results, min(row_pt, column_pt))
+    label_learners(ax, n_learners, row_pt)
     ax.set_xlim(-0.5, max(n_columns - 0.5, 1.5))
     label_rounds(ax, n_columns)
-    ax.vlines(np.arange(-0.5, n_columns, 1), -0.5, n_learners - 0.5, colors="w", linewidth=2)
-    ax.hlines(np.arange(-0.5, n_learners, 1), -0.5, n_columns - 0.5, colors="w", linewidth=2)
+    line_width = min(2.0, min(row_pt, column_pt) / 6)
+    ax.vlines(np.arange(-0.5, n_columns, 1), -0.5, n_learners - 0.5, colors="w", linewidth=line_width)
+    ax.hlines(np.arange(-0.5, n_learners, 1), -0.5, n_columns - 0.5, colors="w", linewidth=line_width)
     handles = [Patch(color=VOTE_COLOURS[k], label=label) for k, label in
                ((True, "yes"), (False, "no"), (None, "no vote"))]
     ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="upper left", bbox_to_anchor=(1.01, 1))
