@@ -21,6 +21,7 @@ from colearn_nb.flower.classroom import (  # noqa: E402
     ClassHost,
     JoinError,
     Participant,
+    PretendRoom,
     certificate_fingerprint,
     join_token,
     split_token,
@@ -71,7 +72,8 @@ def test_join_without_the_token_says_what_to_copy(capsys):
 
 
 def test_the_projector_rehearses_a_class_and_shows_it_round_by_round(tmp_path):
-    projector = Projector(open_class=ClassHost, pretend_laptop=Participant, address="127.0.0.1",
+    room = PretendRoom()  # the pretend laptops' learners share one worker process
+    projector = Projector(open_class=ClassHost, pretend_laptop=room, address="127.0.0.1",
                           port=free_port(), n_learners=3, n_rounds=N_ROUNDS, round_deadline=60,
                           pretend_laptops=N_JOINING, directory=tmp_path / "host",
                           results_path=tmp_path / "results.json", refresh_s=1.0)
@@ -108,6 +110,10 @@ def test_the_projector_rehearses_a_class_and_shows_it_round_by_round(tmp_path):
     assert roster.count("answered") == 2 and roster.count("online") == 2 and "pretend 1" in roster, roster
     assert not projector.form["n_learners"].disabled and projector.start_button.disabled
     assert all(process.poll() is not None for process in projector.host.processes)
+    shared = (tmp_path / "host" / "pretend_worker" / "worker.log").read_text()
+    assert shared.count("answered train") == N_ROUNDS and shared.count("answered query.init") == N_JOINING
+    assert not list(tmp_path.glob("host/pretend*/logs/worker_*.log")), "no worker process of their own"
+    assert room.process is None and not list(tmp_path.glob("host/pretend_worker/nodes/*.json")), room
 
 
 @pytest.mark.parametrize("settings, message", [

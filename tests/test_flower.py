@@ -130,7 +130,33 @@ def test_a_pinned_worker_runs_only_its_own_clientapp(tmp_path):
     assert len(worker.apps) == 1 and "evil" not in sys.modules
 
 
+def test_a_worker_builds_its_learner_as_soon_as_its_laptop_joins():
+    """Given its SuperNode's node config, ``warm_up`` builds the learner; the run takes that very learner,
+    with the random generators as a build at that moment would leave them."""
+    import torch
+
+    import colearn_nb.flower.mnist_app as mnist_app
+
+    ClientAppWorker("127.0.0.1:9094", app=CLIENT_APP, node_config={"partition-id": 1, "num-partitions": 2}
+                    ).warm_up()
+    ahead = mnist_app._AHEAD[(MnistLearnerFactory(n_learners=2), 1)][0]
+    run_config = {"n-learners": 2, "n-rounds": 3, "seed": 0, "learning-rate": 0.001, "vote-threshold": 0.5}
+    torch.rand(5)  # anything drawn between the join and the run does not count
+    learner, drawn = mnist_app._learner_from_run_config(1, run_config), torch.rand(3)
+    fresh, fresh_drawn = MnistLearnerFactory(n_learners=2)(1), torch.rand(3)
+    assert learner is ahead and not mnist_app._AHEAD and torch.equal(drawn, fresh_drawn)
+    built, rebuilt = learner.mli_get_current_weights().weights, fresh.mli_get_current_weights().weights
+    assert built.keys() == rebuilt.keys() and all(torch.equal(built[k], rebuilt[k]) for k in built)
+    assert mnist_app._learner_from_run_config(1, {**run_config, "seed": 1}) is not ahead  # another learner
+    failing = ClientAppWorker("127.0.0.1:9094", app=CLIENT_APP, node_config={"num-partitions": 2})
+    failing.warm_up()  # no partition id: only a head start lost, logged; the run builds its learner
+    assert failing.loaded is not None and not mnist_app._AHEAD
+
+
 def test_worker_command_line_refuses_bad_settings(capsys):
+    with pytest.raises(SystemExit):
+        worker_main(["--nodes-dir", "nodes"])
+    assert "--nodes-dir: needs --app" in capsys.readouterr().err
     for argv, complaint in ((["--app", "colearn_nb.flower.mnist_app"],
                              "--app: got 'colearn_nb.flower.mnist_app'"),
                             (["--poll-interval", "0"], "--poll-interval: got 0.0")):

@@ -185,10 +185,13 @@ def _reply(message: Message, **records) -> Message:
     return Message(RecordDict(records), reply_to=message)
 
 
-def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> ClientApp:
+def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False,
+                    prepare: Callable[[Mapping[str, Any]], None] | None = None) -> ClientApp:
     """A Flower ``ClientApp`` whose learner is ``make_learner(partition_id)``, any learner of the interface.
 
     With ``takes_run_config`` it is called as ``make_learner(partition_id, run_config)``.
+    ``prepare(node_config)`` runs when the laptop joins, before any run (default: ``prepare_learner``, a
+    learner built and dropped).
 
     It answers ``query.hello`` (partition id, and weights when asked), ``query.init`` (equal
     starting weights and initial scores; later, the shared weights for a learner out of sync),
@@ -200,8 +203,8 @@ def make_client_app(make_learner: LearnerFn, takes_run_config: bool = False) -> 
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
-    app.colearn_prepare = lambda node_config: prepare_learner(  # type: ignore[attr-defined]
-        make_learner, takes_run_config, node_config)
+    app.colearn_prepare = prepare or (lambda node_config: prepare_learner(  # type: ignore[attr-defined]
+        make_learner, takes_run_config, node_config))
 
     @app.query("hello")
     def hello(message: Message, context: Context) -> Message:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..protocol.checks import check_int
 from ..protocol.interface import MachineLearningInterface
-from ..pytorch.seeding import seed_everything
+from ..pytorch.seeding import random_states, seed_everything, set_random_states
 from ..tutorial.factory import make_mnist_learners
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,27 @@ class MnistLearnerFactory:
                    learning_rate=float(run_config.get("learning-rate", 1e-3)))
 
 
+# learners built when their laptop joined, each with the generators' state right after building it
+_AHEAD: dict[tuple[MnistLearnerFactory, int], tuple[MachineLearningInterface, tuple]] = {}
+
+
 def _learner_from_run_config(partition_id: int, run_config: Mapping[str, Any]) -> MachineLearningInterface:
-    return MnistLearnerFactory.from_run_config(run_config)(partition_id)
+    """The learner the run config describes; the one built ahead (``_build_ahead``) if it is that one."""
+    factory = MnistLearnerFactory.from_run_config(run_config)
+    ahead = _AHEAD.pop((factory, partition_id), None)
+    if ahead is None:
+        return factory(partition_id)
+    learner, states = ahead
+    set_random_states(states)  # as if it had been built just now
+    return learner
+
+
+def _build_ahead(node_config: Mapping[str, Any]) -> None:
+    """Build the node's learner as a class's run config would (``n-learners`` = its ``num-partitions``)."""
+    partition_id = int(node_config["partition-id"])
+    factory = MnistLearnerFactory.from_run_config({"n-learners": node_config["num-partitions"]})
+    learner = factory(partition_id)
+    _AHEAD[(factory, partition_id)] = (learner, random_states())
 
 
 def __getattr__(name: str) -> Any:
@@ -59,5 +78,5 @@ def __getattr__(name: str) -> Any:
     if name == "client_app":
         from .client import make_client_app
 
-        return make_client_app(_learner_from_run_config, takes_run_config=True)
+        return make_client_app(_learner_from_run_config, takes_run_config=True, prepare=_build_ahead)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

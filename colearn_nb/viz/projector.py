@@ -2,9 +2,10 @@
 
 The class itself lives in ``colearn_nb.flower.classroom`` (Flower, beside this layer); the page gets it
 through two callables, so this module imports no Flower: ``open_class`` makes the host (``ClassHost``),
-``pretend_laptop`` a laptop on this machine for a rehearsal (``Participant``). While the class is open the
-teacher's controls (a learner told to propose garbage or a sign-flipped update, the vote threshold) apply
-from the next round (``Projector.teach``).
+``pretend_laptop`` a laptop on this machine for a rehearsal (``PretendRoom()``: its laptops share one worker
+process, so a room of 30 fits the teacher's machine; ``Participant`` works too, a whole laptop each). While
+the class is open the teacher's controls (a learner told to propose garbage or a sign-flipped update, the
+vote threshold) apply from the next round (``Projector.teach``).
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ class Projector:
     address=, code=, ca_sha256=, name=)`` one laptop with ``start()`` and ``close()``. The class runs in a
     background thread; its results are saved to ``results_path`` when it ends.
 
-        projector = Projector(open_class=ClassHost, pretend_laptop=Participant, address=room_address())
+        projector = Projector(open_class=ClassHost, pretend_laptop=PretendRoom(), address=room_address())
     """
 
     def __init__(self, open_class: Callable[..., Any], pretend_laptop: Callable[..., Any] | None = None,
@@ -133,7 +134,7 @@ class Projector:
                   "vote_threshold": ("BoundedFloatText", "vote threshold"),
                   "round_deadline": ("BoundedFloatText", "deadline (s)"),
                   "pretend_laptops": ("BoundedIntText", "pretend laptops (a rehearsal)")}
-        bounds = {**CLASS_LIMITS, "pretend_laptops": (0, 16)}  # the form refuses what the check refuses
+        bounds = {**CLASS_LIMITS, "pretend_laptops": (0, CLASS_LIMITS["n_learners"][1])}  # as the check does
         self.form = {name: getattr(widgets, kind)(
             value=settings[name], description=label, style=style, layout=width,
             **dict(zip(("min", "max"), bounds.get(name, ()), strict=False)))

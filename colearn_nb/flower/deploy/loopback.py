@@ -200,6 +200,7 @@ class LoopbackFederation:
         self.superlink_address = f"127.0.0.1:{self.port}"  # where SuperNodes reach its Fleet API
         self.controls: ClassControls | None = None  # the teacher's live controls, once changed
         self.files: ResultsFiles | None = None  # the files of the run under way (or the last)
+        self.worker_in_supernode = True  # with fast and isolation "process": the worker a SuperNode's thread
 
     def __repr__(self) -> str:
         running = sum(p.poll() is None for p in self.processes)
@@ -315,15 +316,18 @@ class LoopbackFederation:
         if max_retries is not None:
             command += ["--max-retries", str(max_retries), "--max-wait-time", "20"]
         name = f"supernode_{partition_id}_{private_key.name}"
-        if self.isolation == "process" and self.fast:  # its worker a thread of the SuperNode's process
+        if self.isolation == "process" and self.fast and self.worker_in_supernode:
             return self.start_process([*command, "--worker-app", self.client_app], name)
         supernode = self.start_process(command, name)
         if self.isolation == "process":
-            self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker",
-                                "--runtime-api-address", f"127.0.0.1:{runtime_port}",
-                                "--app", self.client_app],
-                               f"worker_{name}")
+            self.start_worker(runtime_port, partition_id, name)
         return supernode
+
+    def start_worker(self, runtime_port: int, partition_id: int, name: str) -> None:
+        """The ``ClientAppWorker`` process of the SuperNode whose Runtime API is on ``runtime_port``."""
+        self.start_process([sys.executable, "-m", "colearn_nb.flower.deploy.worker",
+                            "--runtime-api-address", f"127.0.0.1:{runtime_port}", "--app", self.client_app],
+                           f"worker_{name}")
 
     def start(self) -> LoopbackFederation:
         """Start the SuperLink, register one key per learner and start its SuperNode."""

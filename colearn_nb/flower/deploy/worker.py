@@ -13,15 +13,21 @@ bundle is installed or run.
     flower-supernode --isolation process --host 127.0.0.1 --port 9094 ...   # then, beside it:
     python -m colearn_nb.flower.deploy.worker --runtime-api-address 127.0.0.1:9094 \
         --app colearn_nb.flower.mnist_app:client_app
+
+With ``--nodes-dir DIR`` one worker process serves many SuperNodes, each in a thread: every ``WorkerNode``
+file in ``DIR`` names one (a rehearsal's pretend laptops share it: one torch for all their learners).
 Taught in notebook 12 (its deployment recipe).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import threading
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.02  # right after a task; flower-superexec's default: 1 s
 IDLE_POLL_S = 0.1  # the longest wait between polls when idle: at 0.02 s a waiting laptop used 16% of a core
+SHARED_IDLE_POLL_S = 0.5  # a worker serving many SuperNodes: 30 of them, 60 polls a second at most
 APP_LOCK = threading.Lock()  # one ClientApp call at a time in a process (learners seed torch's global RNG)
 
 
@@ -86,12 +93,14 @@ class ClientAppWorker:
     """
 
     def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S,
-                 app: str | None = None, node_config: dict[str, Any] | None = None):
+                 app: str | None = None, node_config: dict[str, Any] | None = None,
+                 idle_poll: float = IDLE_POLL_S):
         if app is not None and app.count(":") != 1:
             raise ValueError(f"app: got {app!r}; expected 'module:attribute', e.g. "
                              "'colearn_nb.flower.mnist_app:client_app'")
         self.address, self.poll_interval, self.app = runtime_api_address, poll_interval, app
         self.node_config = node_config  # the SuperNode's, to build its learner ahead (``warm_up``)
+        self.idle_poll = idle_poll  # the longest wait between polls while no task comes
         self.apps: dict[str, ClientApp] = {}  # FAB hash -> its ClientApp
         self.loaded: ClientApp | None = None  # ``app``, once ``warm_up`` imported it
         self.tasks_done = 0
@@ -181,7 +190,7 @@ class ClientAppWorker:
 
     def serve(self, stop: threading.Event | None = None) -> None:
         """Take and run tasks until ``stop`` is set (or forever); polls ``poll_interval`` after a task, the
-        wait doubling up to ``IDLE_POLL_S`` while none comes.
+        wait doubling up to ``idle_poll`` while none comes.
 
         A task that fails is logged and answered with an error where possible; the worker goes on.
         """
@@ -192,7 +201,7 @@ class ClientAppWorker:
             while not stop.is_set():
                 token = acquire_token(client)
                 if token is None:
-                    idle = min(idle * 2, IDLE_POLL_S) if idle else self.poll_interval
+                    idle = min(idle * 2, self.idle_poll) if idle else self.poll_interval
                     stop.wait(idle)
                     continue
                 idle = 0.0
@@ -204,13 +213,65 @@ class ClientAppWorker:
             client.close()
 
 
+@dataclass(frozen=True)
+class WorkerNode:
+    """A SuperNode for a shared worker to serve: its Runtime API and node config, one JSON file each.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "node3.json"
+    >>> WorkerNode("127.0.0.1:9094", {"partition-id": 3, "num-partitions": 30}).write(path)
+    >>> WorkerNode.read(path).node_config["partition-id"]
+    3
+    """
+
+    runtime_api_address: str
+    node_config: dict[str, Any]
+
+    def write(self, path: Path) -> None:
+        """Write it to ``path`` whole (written beside, then renamed): a reader never sees half of it."""
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(asdict(self)))
+        partial.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> WorkerNode:
+        """The node a file written by ``write`` names."""
+        return cls(**json.loads(path.read_text()))
+
+
+def serve_nodes(directory: Path, app: str, stop: threading.Event | None = None) -> None:
+    """Serve each SuperNode a ``WorkerNode`` file in ``directory`` names, in a thread of its own, until its
+    file is removed (or ``stop`` is set); learners take turns (``APP_LOCK``)."""
+    stop, running = stop or threading.Event(), dict[Path, threading.Event]()
+    while not stop.is_set():
+        files = set(directory.glob("*.json"))
+        for path in files - running.keys():
+            running[path] = threading.Event()
+            worker = ClientAppWorker(**asdict(WorkerNode.read(path)), app=app, idle_poll=SHARED_IDLE_POLL_S)
+            threading.Thread(target=_warm_and_serve, args=(worker, running[path]), daemon=True,
+                             name=f"colearn-worker-{path.stem}").start()
+        for path in running.keys() - files:
+            running.pop(path).set()
+        stop.wait(0.2)
+    for ended in running.values():
+        ended.set()
+
+
+def _warm_and_serve(worker: ClientAppWorker, stop: threading.Event) -> None:
+    worker.warm_up()
+    worker.serve(stop)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m colearn_nb.flower.deploy.worker --runtime-api-address HOST:PORT``: serve one SuperNode."""
     from ..environment import quiet_flower_environment, require_flwr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runtime-api-address", required=True,
+    serves = parser.add_mutually_exclusive_group(required=True)
+    serves.add_argument("--runtime-api-address",
                         help="the SuperNode's Runtime API, the --host:--port it was started with")
+    serves.add_argument("--nodes-dir", type=Path,
+                        help="serve every SuperNode a WorkerNode file in this folder names (needs --app)")
     parser.add_argument("--app", help="run only this ClientApp ('module:attribute'), as installed on this "
                         "machine; a run whose app names another is refused (default: the app the run names)")
     parser.add_argument("--poll-interval", type=float, default=POLL_INTERVAL_S,
@@ -218,10 +279,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 0.001 <= args.poll_interval <= 60:
         parser.error(f"--poll-interval: got {args.poll_interval}; expected 0.001 to 60 seconds")
+    if args.nodes_dir is not None and args.app is None:
+        parser.error("--nodes-dir: needs --app, the ClientApp every node runs")
     require_flwr()
     quiet_flower_environment()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
+    if args.nodes_dir is not None:
+        try:
+            serve_nodes(args.nodes_dir, args.app)
+        except KeyboardInterrupt:
+            logger.info("the shared worker stopped")
+        return
     started = time.monotonic()
     try:
         worker = ClientAppWorker(args.runtime_api_address, args.poll_interval, args.app)
