@@ -39,15 +39,16 @@ JOIN_LINE = r"^python -m colearn_nb join .*$"
 def wait_for(log: Path, pattern: str, timeout: float, process: subprocess.Popen | None = None) -> re.Match:
     """The first match of ``pattern`` in ``log`` within ``timeout`` s (failing early if ``process`` ends)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:  # looked at once at least, even with no time left
         text = log.read_text(errors="replace") if log.exists() else ""
         if match := re.search(pattern, text, re.MULTILINE):
             return match
         if process is not None and process.poll() is not None:
             pytest.fail(f"{process.args[3:6]} ended ({process.returncode}) before {pattern!r}:\n"
                         f"{text[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {pattern!r} in {log} within {timeout:.0f} s:\n{text[-3000:]}")
         time.sleep(0.2)
-    pytest.fail(f"no {pattern!r} in {log} within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def in_namespace(room: Room, name: str, code: str) -> subprocess.CompletedProcess:
