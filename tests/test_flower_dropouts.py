@@ -20,6 +20,7 @@ import torch
 
 pytest.importorskip("flwr", reason="Flower is not installed: pip install -e .[flower]")
 
+from flwr.server.superlink.linkstate.utils import NODE_UNAVAILABLE_ERROR_REASON  # noqa: E402
 from test_user_learner_matrix import DirectGrid  # noqa: E402
 from user_learners import Factory, build  # noqa: E402
 
@@ -42,9 +43,10 @@ class ClassroomGrid(DirectGrid):
     the server's ``on_round``: it tells the grid which round comes next.
     """
 
-    def __init__(self, name: str, silent=None, failing=None, joins=None):
+    def __init__(self, name: str, silent=None, failing=None, joins=None, gone=None):
         super().__init__(make_client_app(Factory(name)), N_LEARNERS)
         self.round, self.silent, self.failing, self.joins = 0, silent or {}, failing or {}, joins or {}
+        self.gone = gone or {}  # rounds in which Flower answers for the node: it no longer hears it
         self.answered: list[tuple[int, int, str]] = []  # (round, node, message type) of each answer
 
     def partition(self, node: int) -> int:
@@ -67,6 +69,7 @@ class ClassroomGrid(DirectGrid):
 
     def _deliver(self, message):
         from flwr.app import Error, Message
+        from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 
         node = message.metadata.dst_node_id
         if node not in self.contexts:  # a node that is gone: the message is never answered
@@ -75,6 +78,11 @@ class ClassroomGrid(DirectGrid):
             return None
         if self.round in self.failing.get(self.partition(node), ()):
             return Message(Error(code=0, reason="the laptop's battery ran out"), reply_to=message)
+        if self.round in self.gone.get(self.partition(node), ()):  # as Flower's SuperLink answers
+            error = Error(code=ErrorCode.NODE_UNAVAILABLE, reason=NODE_UNAVAILABLE_ERROR_REASON)
+            unavailable = Message(error, reply_to=message)
+            unavailable.metadata.__dict__["_src_node_id"] = SUPERLINK_NODE_ID  # from the SuperLink
+            return unavailable
         self.answered.append((self.round, node, message.metadata.message_type))
         return super()._deliver(message)
 
@@ -87,7 +95,7 @@ class ClassroomGrid(DirectGrid):
 
         messages = [Message(hello(self.partition(node)), dst_node_id=node, message_type="query.hello")
                     for node in nodes]
-        replies = {reply.metadata.src_node_id: reply for reply in send_and_receive(self, messages, 5)}
+        replies = send_and_receive(self, messages, 5)
         return [replies[node].content["weights"].to_numpy_ndarrays() for node in nodes]
 
 
@@ -165,21 +173,22 @@ def test_with_a_deadline_and_nobody_missing_the_results_are_the_in_process_ones_
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("how", ["silent", "failing"])
+@pytest.mark.parametrize("how", ["silent", "failing", "gone"])
 def test_a_voter_missing_in_a_round_abstains_and_the_run_goes_on(name, how):
     grid = ClassroomGrid(name, **{how: {2: {1}}})
     results = run(grid)
     expected = in_process(name, abstain={1: [2]})
     assert no_errors(results) == no_errors(expected)
     why = {"silent": f"no answer to 'evaluate' within {DEADLINE:g} s",
-           "failing": "failed on 'evaluate': the laptop's battery ran out"}[how]
+           "failing": "failed on 'evaluate': the laptop's battery ran out",
+           "gone": f"failed on 'evaluate': {NODE_UNAVAILABLE_ERROR_REASON}"}[how]  # Flower's reply for it
     assert results.data[2].errors == [missing(2, 1, why)]
     assert results.data[2].votes[2] is False and np.isnan(results.data[2].vote_scores[2])
     assert [result.missing for result in results.data] == [[], [], [2], [], []]
     assert (2, NODE[2], "query.init") in grid.answered, "learner 2 was not given the shared weights"
 
 
-@pytest.mark.parametrize("how", ["silent", "failing"])
+@pytest.mark.parametrize("how", ["silent", "failing", "gone"])
 def test_every_answer_s_wait_is_recorded_as_data_and_a_failed_laptop_is_not_waited_for(how):
     """What a benchmark reads to see how late laptops answer: one ``AnswerWait`` per learner per step."""
     grid, waits = ClassroomGrid(NAMES[0], **{how: {2: {1}}}), []

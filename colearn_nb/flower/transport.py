@@ -22,26 +22,36 @@ POLL_INTERVAL_S: float | None = 0.02  # the deployment Grid's own send_and_recei
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float,
-                     arrivals: dict[int, float] | None = None) -> list[Message]:
+                     arrivals: dict[int, float] | None = None) -> dict[int, Message]:
     """Push ``messages``; pull replies every ``POLL_INTERVAL_S`` (Flower's own: ``grid.send_and_receive``).
 
-    ``arrivals``, if given, gets each replying node's seconds from the push to its reply's arrival.
+    The replies by the node each message went to: Flower's own error reply for a node it no longer hears
+    comes from the SuperLink, not the node, so a reply is matched by the message it answers, not its sender.
+    ``arrivals``, if given, gets each node's seconds from the push to its reply's arrival.
     """
-    sent, arrivals = time.monotonic(), {} if arrivals is None else arrivals
+    sent, arrivals, replies = time.monotonic(), {} if arrivals is None else arrivals, {}
     if POLL_INTERVAL_S is None:
-        replies = list(grid.send_and_receive(messages, timeout=timeout))
-        arrivals.update({reply.metadata.src_node_id: time.monotonic() - sent for reply in replies})
+        for reply in grid.send_and_receive(messages, timeout=timeout):
+            node = destination(messages, reply)
+            replies[node], arrivals[node] = reply, time.monotonic() - sent
         return replies
-    waiting, replies = set(grid.push_messages(messages)), []
+    waiting = set(grid.push_messages(messages))  # the messages' ids, set on them as they are pushed
     deadline = time.monotonic() + timeout  # from after the push: an in-process grid answers inside it
     while waiting and time.monotonic() < deadline:
         for reply in grid.pull_messages(list(waiting)):
             waiting.discard(reply.metadata.reply_to_message_id)
-            replies.append(reply)
-            arrivals[reply.metadata.src_node_id] = time.monotonic() - sent
+            node = destination(messages, reply)
+            replies[node], arrivals[node] = reply, time.monotonic() - sent
         if waiting:
             time.sleep(POLL_INTERVAL_S)
     return replies
+
+
+def destination(messages: list[Message], reply: Message) -> int:
+    """The node the message ``reply`` answers went to (its sender if no message of ``messages`` matches)."""
+    answered = reply.metadata.reply_to_message_id
+    return next((message.metadata.dst_node_id for message in messages
+                 if message.metadata.message_id == answered), reply.metadata.src_node_id)
 
 
 def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str, timeout: float,
@@ -57,8 +67,7 @@ def collect(grid: Grid, contents: dict[int, RecordDict], message_type: str, time
 
     messages = [Message(content, dst_node_id=node, message_type=message_type, ttl=timeout)
                 for node, content in contents.items()]
-    replies = {reply.metadata.src_node_id: reply
-               for reply in send_and_receive(grid, messages, timeout, arrivals)}
+    replies = send_and_receive(grid, messages, timeout, arrivals)
     answered = {node: replies[node] for node in contents if node in replies and not replies[node].has_error()}
     failed = {node: replies[node].error.reason if node in replies else None
               for node in contents if node not in answered}
