@@ -165,16 +165,25 @@ def told_attack(message: Message) -> str:
     return str(colearn_config(message).get("attack", ""))
 
 
+def class_run_config(node_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The run config a class will give this node's learner, as far as its node config tells it.
+
+    >>> class_run_config({"partition-id": 2, "num-partitions": 30})
+    {'n-learners': 30}
+    """
+    return {"n-learners": int(node_config.get("num-partitions", int(node_config["partition-id"]) + 1))}
+
+
 def prepare_learner(make_learner: LearnerFn, takes_run_config: bool, node_config: Mapping[str, Any]) -> None:
     """Build the node's learner once and drop it, so torch, its data and its model are loaded before a run.
 
     A ``ClientAppWorker`` calls it (as ``client_app.colearn_prepare``) when its laptop joins; a run still
     builds its own learner from the run config. With ``takes_run_config`` the run config given is
-    ``{"n-learners": num-partitions}``, what the class's run config holds.
+    ``class_run_config(node_config)``.
     """
     pid = int(node_config["partition-id"])
     if takes_run_config:
-        make_learner(pid, {"n-learners": int(node_config.get("num-partitions", pid + 1))})
+        make_learner(pid, class_run_config(node_config))
     else:
         make_learner(pid)
 

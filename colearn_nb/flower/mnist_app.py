@@ -66,9 +66,11 @@ def _learner_from_run_config(partition_id: int, run_config: Mapping[str, Any]) -
 
 
 def _build_ahead(node_config: Mapping[str, Any]) -> None:
-    """Build the node's learner as a class's run config would (``n-learners`` = its ``num-partitions``)."""
+    """Build the node's learner as the class's run config would (``client.class_run_config``)."""
+    from .client import class_run_config
+
     partition_id = int(node_config["partition-id"])
-    factory = MnistLearnerFactory.from_run_config({"n-learners": node_config["num-partitions"]})
+    factory = MnistLearnerFactory.from_run_config(class_run_config(node_config))
     learner = factory(partition_id)
     _AHEAD[(factory, partition_id)] = (learner, random_states())
 

@@ -79,17 +79,12 @@ def start_worker(options: argparse.Namespace) -> threading.Thread:
     """The ``ClientAppWorker`` of ``options.worker_app`` in a daemon thread, serving this SuperNode."""
     from flwr.common.config import parse_config_args
 
-    from .worker import ClientAppWorker
+    from .worker import ClientAppWorker, warm_and_serve
 
     node_config = parse_config_args([options.node_config]) if options.node_config else None
     worker = ClientAppWorker(f"{options.host}:{options.port}", app=options.worker_app,
                              node_config=node_config)
-
-    def serve() -> None:
-        worker.warm_up()
-        worker.serve()
-
-    thread = threading.Thread(target=serve, name="colearn-worker", daemon=True)
+    thread = threading.Thread(target=warm_and_serve, args=(worker,), name="colearn-worker", daemon=True)
     thread.start()
     return thread
 

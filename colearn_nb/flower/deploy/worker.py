@@ -248,7 +248,7 @@ def serve_nodes(directory: Path, app: str, stop: threading.Event | None = None) 
         for path in files - running.keys():
             running[path] = threading.Event()
             worker = ClientAppWorker(**asdict(WorkerNode.read(path)), app=app, idle_poll=SHARED_IDLE_POLL_S)
-            threading.Thread(target=_warm_and_serve, args=(worker, running[path]), daemon=True,
+            threading.Thread(target=warm_and_serve, args=(worker, running[path]), daemon=True,
                              name=f"colearn-worker-{path.stem}").start()
         for path in running.keys() - files:
             running.pop(path).set()
@@ -257,7 +257,8 @@ def serve_nodes(directory: Path, app: str, stop: threading.Event | None = None) 
         ended.set()
 
 
-def _warm_and_serve(worker: ClientAppWorker, stop: threading.Event) -> None:
+def warm_and_serve(worker: ClientAppWorker, stop: threading.Event | None = None) -> None:
+    """``worker.warm_up()``, then ``worker.serve(stop)``: a worker thread's whole life."""
     worker.warm_up()
     worker.serve(stop)
 
