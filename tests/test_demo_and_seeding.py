@@ -19,6 +19,37 @@ def test_one_seed_gives_identical_results_twice():
     assert run_seeded(1, n_rounds=1) != first
 
 
+def test_one_learner_built_alone_is_that_learner_of_the_whole_list():
+    """A laptop builds only its learner (``only=``): same weights, scores, stream and random state after."""
+    import torch
+
+    from colearn_nb.pytorch.privacy import DiffPrivConfig
+
+    def built(only, **options):
+        seed_everything(0)
+        learners = make_mnist_learners(n_learners=4, num_train_batches=3, only=only, **options)
+        return learners, torch.rand(3)
+
+    def same(first, second):
+        return first.weights.keys() == second.weights.keys() and all(
+            torch.equal(first.weights[name], second.weights[name]) for name in first.weights)
+
+    everyone, drawn = built(None)
+    for index in (0, 2, 3):
+        (alone,), alone_drawn = built(index)
+        whole = everyone[index]
+        assert alone.stream.seed == whole.stream.seed and alone.vote_score == whole.vote_score
+        assert same(alone.mli_get_current_weights(), whole.mli_get_current_weights())
+        assert torch.equal(alone_drawn, drawn)
+        assert same(alone.mli_propose_weights(), whole.mli_propose_weights())
+    private = {"diff_priv_config": DiffPrivConfig(target_epsilon=5.0, target_delta=1e-5, planned_proposals=4)}
+    (everyone, drawn), ((alone,), alone_drawn) = built(None, **private), built(2, **private)
+    assert torch.equal(alone_drawn, drawn)
+    assert same(alone.mli_propose_weights(), everyone[2].mli_propose_weights())
+    with pytest.raises(ValueError, match="only: got 4"):
+        make_mnist_learners(n_learners=4, only=4)
+
+
 def test_seed_everything_refuses_bad_seeds():
     with pytest.raises(ValueError, match="seed: got -1"):
         seed_everything(-1)
