@@ -99,12 +99,13 @@ PROCESS_KINDS = (("join", "colearn_nb.classroom join"), ("host", "colearn_nb.cla
 
 
 class MemorySampler(threading.Thread):
-    """Samples the resident memory of every process of the class each second: peaks per process and in all."""
+    """Samples every process of the class each second: resident memory (peaks, each and in all), CPU time."""
 
     def __init__(self, kinds: tuple[tuple[str, str], ...] = PROCESS_KINDS) -> None:
         super().__init__(daemon=True)
         self.kinds = kinds  # (kind, a part of its command line), the first match wins
         self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak bytes)
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds, user and system, so far)
         self.total_peak, self.stop = 0, threading.Event()
 
     def run(self) -> None:
@@ -112,12 +113,14 @@ class MemorySampler(threading.Thread):
 
         while not self.stop.wait(1.0):
             total = 0
-            for process in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+            for process in psutil.process_iter(["pid", "cmdline", "memory_info", "cpu_times"]):
                 line = " ".join(process.info["cmdline"] or [])
                 kind = next((kind for kind, part in self.kinds if part in line), None)
                 if kind is None or process.info["memory_info"] is None:
                     continue
-                rss = process.info["memory_info"].rss
+                rss, times = process.info["memory_info"].rss, process.info["cpu_times"]
+                if times is not None:
+                    self.cpu[process.info["pid"]] = (kind, times.user + times.system)
                 total += rss
                 self.peaks[process.info["pid"]] = (kind, max(rss, self.peaks.get(process.info["pid"],
                                                                                  (kind, 0))[1]))
@@ -131,7 +134,16 @@ class MemorySampler(threading.Thread):
         kinds = [f"{kind} x{len(peaks)} median {statistics.median(peaks) / 2**20:.0f} MB, largest "
                  f"{max(peaks) / 2**20:.0f} MB" for kind, peaks in sorted(by_kind.items())]
         return ("memory per process kind (peak resident): " + "; ".join(kinds)
-                + f"\nthe whole class at its peak: {self.total_peak / 2**30:.2f} GB")
+                + f"\nthe whole class at its peak: {self.total_peak / 2**30:.2f} GB\n" + self.cpu_report())
+
+    def cpu_report(self) -> str:
+        """Each kind's CPU seconds over the class: in all and per process (median); where the cores went."""
+        by_kind: dict[str, list[float]] = {}
+        for kind, seconds in self.cpu.values():
+            by_kind.setdefault(kind, []).append(seconds)
+        kinds = [f"{kind} {sum(times):.0f} s in all, {statistics.median(times):.1f} s each"
+                 for kind, times in sorted(by_kind.items(), key=lambda item: -sum(item[1]))]
+        return "CPU time per process kind (user + system): " + "; ".join(kinds)
 
 
 def print_dropouts(work: Path, room: Room, n_laptops: int) -> None:

@@ -92,6 +92,7 @@ def test_loopback_deployment_with_tls_and_registered_supernodes(tmp_path):
         failures += failed
         assert answered.count("answered query.hello") == 1 + failed
         assert answered.index(f"{CLIENT_APP} ready in") < answered.index("answered query.hello")  # warm
+        assert "the worker and this SuperNode wake each other" in answered  # worker.Nudges
         assert answered.count("answered query.init") == 1
         assert answered.count("answered train") == (partition_id == 0)
         assert answered.count("answered evaluate") == (partition_id != 0)
@@ -194,3 +195,32 @@ def test_supernodes_poll_every_half_second_instead_of_flowers_3_s(monkeypatch):
     assert supernode.poll_quicker() and isinstance(loop.time, supernode.QuickerIdle), "twice: still patched"
     monkeypatch.setattr(loop, "time", None)  # a Flower whose loop has no time module: its own 3 s, said
     assert not supernode.poll_quicker()
+
+
+def test_a_supernode_and_its_worker_thread_wake_each_other(monkeypatch):
+    """With ``Nudges``, a stored message wakes the worker at once and a pushed reply ends the SuperNode's wait."""
+    import inspect
+    import threading
+    import time
+
+    from flwr.supernode import start_client_internal as loop
+
+    from colearn_nb.flower.deploy import supernode
+    from colearn_nb.flower.deploy.worker import Nudges
+
+    assert "time.sleep(0.5)" in inspect.getsource(loop._push_messages), "Flower's reply wait changed"
+    monkeypatch.setattr(loop, "time", loop.time)
+    monkeypatch.setattr(loop, "_pull_and_store_message", lambda **kwargs: kwargs["run_id"])
+    nudges = Nudges()
+    assert supernode.poll_quicker(nudges) and supernode.poll_quicker(nudges), "twice: wraps Flower's own once"
+    assert loop._pull_and_store_message(run_id=None) is None and not nudges.pulled.is_set()
+    assert loop._pull_and_store_message(run_id=7) == 7 and nudges.pulled.is_set()
+    threading.Timer(0.05, nudges.replied.set).start()  # the worker pushes its reply 0.05 s from now
+    started = time.monotonic()
+    loop.time.sleep(0.5)  # Flower's wait for the reply
+    assert time.monotonic() - started < 0.4 and not nudges.replied.is_set()
+    started = time.monotonic()
+    loop.time.sleep(0.5)  # no reply comes: Flower's own half second
+    assert 0.45 < time.monotonic() - started < 2
+    monkeypatch.delattr(loop, "_pull_and_store_message")  # a Flower without it: the worker keeps polling
+    assert not supernode.poll_quicker(Nudges())

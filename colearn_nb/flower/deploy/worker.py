@@ -38,7 +38,32 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.02  # right after a task; flower-superexec's default: 1 s
 IDLE_POLL_S = 0.1  # the longest wait between polls when idle: at 0.02 s a waiting laptop used 16% of a core
 SHARED_IDLE_POLL_S = 0.5  # a worker serving many SuperNodes: 30 of them, 60 polls a second at most
+NUDGED_IDLE_POLL_S = 1.0  # a worker its SuperNode nudges (``Nudges``) polls only in case a nudge is missed
 APP_LOCK = threading.Lock()  # one ClientApp call at a time in a process (learners seed torch's global RNG)
+
+
+class Nudges:
+    """What a SuperNode and the worker thread in its process tell each other at once, rather than polling.
+
+    ``pulled``: the SuperNode stored a message for its worker; ``replied``: the worker pushed its reply.
+
+    >>> nudges = Nudges()
+    >>> nudges.pulled.set(); Nudges.wait(nudges.pulled, 5.0), nudges.pulled.is_set()
+    (True, False)
+    """
+
+    def __init__(self) -> None:
+        self.pulled, self.replied = threading.Event(), threading.Event()
+
+    def __repr__(self) -> str:
+        return f"Nudges(pulled={self.pulled.is_set()}, replied={self.replied.is_set()})"
+
+    @staticmethod
+    def wait(event: threading.Event, seconds: float) -> bool:
+        """Wait up to ``seconds`` for ``event``, then reset it; whether it came (a waiter rechecks anyway)."""
+        came = event.wait(seconds)
+        event.clear()
+        return came
 
 
 def runtime_client(address: str, token: str | None = None) -> RuntimeHttpClient:
@@ -94,13 +119,14 @@ class ClientAppWorker:
 
     def __init__(self, runtime_api_address: str, poll_interval: float = POLL_INTERVAL_S,
                  app: str | None = None, node_config: dict[str, Any] | None = None,
-                 idle_poll: float = IDLE_POLL_S):
+                 idle_poll: float = IDLE_POLL_S, nudges: Nudges | None = None):
         if app is not None and app.count(":") != 1:
             raise ValueError(f"app: got {app!r}; expected 'module:attribute', e.g. "
                              "'colearn_nb.flower.mnist_app:client_app'")
         self.address, self.poll_interval, self.app = runtime_api_address, poll_interval, app
         self.node_config = node_config  # the SuperNode's, to build its learner ahead (``warm_up``)
         self.idle_poll = idle_poll  # the longest wait between polls while no task comes
+        self.nudges = nudges  # its SuperNode's, when both run in one process: idle waits end at a message
         self.apps: dict[str, ClientApp] = {}  # FAB hash -> its ClientApp
         self.loaded: ClientApp | None = None  # ``app``, once ``warm_up`` imported it
         self.tasks_done = 0
@@ -181,6 +207,8 @@ class ClientAppWorker:
                 reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details),
                                 reply_to=message)
             push_message(client, reply, context)
+            if self.nudges is not None:
+                self.nudges.replied.set()
             logger.info("answered %s in %.2f s", message.metadata.message_type, time.perf_counter() - started)
         finally:
             heartbeat.stop()
@@ -190,7 +218,7 @@ class ClientAppWorker:
 
     def serve(self, stop: threading.Event | None = None) -> None:
         """Take and run tasks until ``stop`` is set (or forever); polls ``poll_interval`` after a task, the
-        wait doubling up to ``idle_poll`` while none comes.
+        wait doubling up to ``idle_poll`` while none comes; a nudge (``Nudges.pulled``) ends a wait at once.
 
         A task that fails is logged and answered with an error where possible; the worker goes on.
         """
@@ -202,7 +230,7 @@ class ClientAppWorker:
                 token = acquire_token(client)
                 if token is None:
                     idle = min(idle * 2, self.idle_poll) if idle else self.poll_interval
-                    stop.wait(idle)
+                    self._wait_idle(stop, idle)
                     continue
                 idle = 0.0
                 try:
@@ -211,6 +239,14 @@ class ClientAppWorker:
                     logger.exception("task failed; waiting for the next one")
         finally:
             client.close()
+
+
+    def _wait_idle(self, stop: threading.Event, seconds: float) -> None:
+        """Wait ``seconds`` or until ``stop``; with nudges, until the SuperNode pulls a message."""
+        if self.nudges is None:
+            stop.wait(seconds)
+        else:
+            Nudges.wait(self.nudges.pulled, seconds)
 
 
 @dataclass(frozen=True)
