@@ -198,7 +198,7 @@ def test_supernodes_poll_every_half_second_instead_of_flowers_3_s(monkeypatch):
 
 
 def test_a_supernode_and_its_worker_thread_wake_each_other(monkeypatch):
-    """With ``Nudges``, a stored message wakes the worker at once and a pushed reply ends the SuperNode's wait."""
+    """With ``Nudges``, a stored message wakes the worker and a pushed reply ends the SuperNode's wait."""
     import inspect
     import threading
     import time
