@@ -131,6 +131,18 @@ def test_a_pinned_worker_runs_only_its_own_clientapp(tmp_path):
     assert len(worker.apps) == 1 and "evil" not in sys.modules
 
 
+@pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")  # Flower's bundle builder
+def test_a_worker_whose_app_does_not_import_lives_on_to_answer_with_the_error(tmp_path, caplog):
+    """A SuperNode's worker thread must not die at start-up: the class would wait for it instead of
+    recording its learner missing with the reason."""
+    missing_app = "colearn_nb_no_such_module:client_app"
+    worker = ClientAppWorker("127.0.0.1:9094", app=missing_app)
+    worker.warm_up()
+    assert worker.loaded is None and f"importing {missing_app} failed" in caplog.text
+    with pytest.raises(ModuleNotFoundError, match="colearn_nb_no_such_module"):  # run_task answers with it
+        worker.client_app(None, app_bundle(tmp_path / "missing", missing_app))
+
+
 def test_a_worker_builds_its_learner_as_soon_as_its_laptop_joins():
     """Given its SuperNode's node config, ``warm_up`` builds the learner; the run takes that very learner,
     with the random generators as a build at that moment would leave them."""

@@ -148,7 +148,11 @@ class ClientAppWorker:
         if self.app is None:
             return
         started = time.perf_counter()
-        self.loaded = self._import_app()
+        try:
+            self.loaded = self._import_app()
+        except Exception:  # pylint: disable=broad-except  # the worker goes on: each task answers the error
+            logger.exception("importing %s failed; every message will be answered with this error", self.app)
+            return
         prepare = getattr(self.loaded, "colearn_prepare", None)  # ``client.make_client_app``'s
         if prepare is not None and self.node_config is not None:
             try:
