@@ -166,6 +166,14 @@ def test_with_abstain_a_learner_whose_vote_data_fails_leaves_nobody_moved():
     assert learners[0].vote_score == scores[0]
 
 
+@pytest.fixture
+def terminal_ctrl_c():
+    """Ctrl-C as in a terminal (Python's handler): a suite started in the background inherits it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def interrupt_here():
     """A real Ctrl-C: SIGINT to this process, handled by the handler in place (Python's, or the round's)."""
     os.kill(os.getpid(), signal.SIGINT)
@@ -173,7 +181,7 @@ def interrupt_here():
         pass
 
 
-def test_a_second_ctrl_c_during_the_rollback_waits_for_it_to_end():
+def test_a_second_ctrl_c_during_the_rollback_waits_for_it_to_end(terminal_ctrl_c):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     learners = scripted()
     accepts = {i: learner.mli_accept_weights for i, learner in enumerate(learners)}
@@ -198,7 +206,7 @@ def test_a_second_ctrl_c_during_the_rollback_waits_for_it_to_end():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_ctrl_c_during_the_rollback_after_an_error_is_raised_after_it():
+def test_a_ctrl_c_during_the_rollback_after_an_error_is_raised_after_it(terminal_ctrl_c):
     learners = scripted()
     original = [learner.mli_accept_weights for learner in learners]
     calls = []
