@@ -53,10 +53,10 @@ def make_mnist_learners(n_learners: int = 5, batch_size: int = 64, learning_rate
     train_data, test_data = load_mnist(root, download)
     parts = learner_loaders(train_data, test_data, n_learners, batch_size=batch_size, seed=seed,
                             method=method, alpha=alpha)
-    learners, drawing_only = [], diff_priv_config is not None  # DP-SGD's set-up draws from the generator
+    learners, builds_every_one = [], only is None or diff_priv_config is not None  # DP-SGD's set-up draws
     for index, loaders in enumerate(parts):
         model = make_model()
-        if only is not None and index != only and not drawing_only:
+        if index != only and not builds_every_one:
             continue
         learner = PytorchLearner(
             model=model, optimizer=make_optimizer(model),
@@ -64,5 +64,6 @@ def make_mnist_learners(n_learners: int = 5, batch_size: int = 64, learning_rate
             criterion=torch.nn.NLLLoss(), vote_criterion=categorical_accuracy, minimise_criterion=False,
             num_train_batches=num_train_batches, num_test_batches=num_test_batches,
             diff_priv_config=diff_priv_config)
-        learners += [learner] if only is None or index == only else []
+        if only is None or index == only:
+            learners.append(learner)
     return learners

@@ -52,8 +52,7 @@ class QuickerIdle:
         if seconds == FLOWER_IDLE_S:
             time.sleep(POLL_S)
         elif seconds == FLOWER_REPLY_WAIT_S and self.replied is not None:
-            self.replied.wait(seconds)
-            self.replied.clear()
+            Nudges.wait(self.replied, seconds)
         else:
             time.sleep(seconds)
 

@@ -244,7 +244,6 @@ class ClientAppWorker:
         finally:
             client.close()
 
-
     def _wait_idle(self, stop: threading.Event, seconds: float) -> None:
         """Wait ``seconds`` or until ``stop``; with nudges, until the SuperNode pulls a message."""
         if self.nudges is None:
